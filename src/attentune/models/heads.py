@@ -1,0 +1,69 @@
+"""Pooling (sequence -> vector) and the classification head on top of the encoder."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from attentune.errors import ConfigError
+
+POOLING_KINDS = ("cls", "mean", "max", "attention")
+
+
+class Pooler(nn.Module):
+    """Reduce encoder states to one vector per sequence, ignoring padding.
+
+    cls: the state at position 0 (the tokenizer always puts [CLS] there); mean / max: over real tokens;
+    attention: softmax(h q / sqrt(D)) with one learned query q, padding masked. A sequence with no real
+    token pools to zeros.
+
+    Shapes: hidden (B, T, D), padding_mask (B, T) bool, True = padding -> (B, D).
+    """
+
+    def __init__(self, kind: str, d_model: int):
+        super().__init__()
+        if kind not in POOLING_KINDS:
+            raise ConfigError(f"model: unknown pooling={kind!r}; choose one of {', '.join(POOLING_KINDS)}")
+        self.kind = kind
+        self.query = nn.Parameter(torch.zeros(d_model)) if kind == "attention" else None  # uniform at init
+
+    def forward(self, hidden: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+        if self.kind == "cls":
+            return hidden[:, 0]
+        if padding_mask is None:
+            if self.kind == "mean":
+                return hidden.mean(dim=1)
+            if self.kind == "max":
+                return hidden.amax(dim=1)
+            padding_mask = torch.zeros(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
+        keep = (~padding_mask).unsqueeze(-1)  # (B, T, 1)
+        if self.kind == "mean":
+            count = keep.sum(dim=1).clamp(min=1)  # (B, 1)
+            return (hidden * keep).sum(dim=1) / count
+        if self.kind == "max":
+            pooled = hidden.masked_fill(~keep, torch.finfo(hidden.dtype).min).amax(dim=1)  # (B, D)
+            return pooled * keep.any(dim=1)  # all-padding rows -> 0
+        scores = (hidden @ self.query.to(hidden.dtype)) * hidden.shape[-1] ** -0.5  # (B, T)
+        scores = scores.masked_fill(padding_mask, torch.finfo(scores.dtype).min)
+        weights = scores.softmax(dim=-1).masked_fill(padding_mask, 0.0)  # (B, T)
+        return (weights.unsqueeze(1) @ hidden).squeeze(1)  # (B, 1, T) @ (B, T, D) -> (B, D)
+
+
+class ClassificationHead(nn.Module):
+    """dropout -> [dense -> GELU -> dropout] -> out_proj; the bracket only when `hidden_dim` is set.
+
+    Shapes: pooled (B, D) -> logits (B, num_classes).
+    """
+
+    def __init__(self, d_model: int, num_classes: int, dropout: float = 0.1, hidden_dim: int | None = None):
+        super().__init__()
+        self.dropout = dropout
+        self.dense = nn.Linear(d_model, hidden_dim) if hidden_dim else None
+        self.out_proj = nn.Linear(hidden_dim or d_model, num_classes)
+
+    def forward(self, pooled: Tensor) -> Tensor:
+        x = F.dropout(pooled, self.dropout, self.training)
+        if self.dense is not None:
+            x = F.dropout(F.gelu(self.dense(x)), self.dropout, self.training)
+        return self.out_proj(x)

@@ -1,0 +1,1 @@
+"""Leaderboards, plots and HTML reports from finished runs (no ray, no training)."""

@@ -1,0 +1,113 @@
+"""Turn a composed config into the objects of a run: validation, tokenizer, model, trainer.
+
+Shared by training, evaluation and the tuner so that a trial is exactly a training run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tokenizers import Tokenizer
+from torch import nn
+
+from attentune.data.types import TextDataset
+from attentune.errors import ConfigError
+from attentune.lit.schedules import WarmupDecay
+from attentune.tasks.instantiate import instantiate
+from attentune.tokenization import build_tokenizer
+from attentune.tokenization.tokenizer import validate_tokenizer_config
+
+log = logging.getLogger(__name__)
+
+# `${mul:${heads},${head_dim}}`: derived sizes in configs and search spaces (heads always divide d_model).
+OmegaConf.register_new_resolver("mul", lambda *xs: math.prod(xs), replace=True)
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Fail on bad config values before any data is read (one-line ConfigError each)."""
+    opt = cfg.optimizer
+    if not opt.lr > 0:
+        raise ConfigError(f"optimizer.lr must be > 0, got {opt.lr}")
+    if opt.get("weight_decay", 0.0) < 0:
+        raise ConfigError(f"optimizer.weight_decay must be >= 0, got {opt.weight_decay}")
+    if cfg.batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {cfg.batch_size}")
+    if not 0.0 <= cfg.label_smoothing < 1.0:
+        raise ConfigError(f"label_smoothing must be in [0, 1), got {cfg.label_smoothing}")
+    if not 0.0 <= cfg.lr_schedule.warmup_ratio < 1.0:
+        raise ConfigError(f"lr_schedule.warmup_ratio must be in [0, 1), got {cfg.lr_schedule.warmup_ratio}")
+    WarmupDecay(cfg.lr_schedule.name, 0, 1)
+    validate_tokenizer_config(cfg.tokenizer.kind, cfg.tokenizer.vocab_size, cfg.max_length)
+    with torch.device("meta"):  # builds no weights: just the model's own config validation
+        instantiate(cfg.model, "model", vocab_size=cfg.tokenizer.vocab_size, num_classes=2)
+
+
+def make_tokenizer(cfg: DictConfig, dataset: TextDataset) -> Tokenizer:
+    t = cfg.tokenizer
+    return build_tokenizer(
+        dataset.train.texts,
+        kind=t.kind,
+        vocab_size=t.vocab_size,
+        lowercase=t.lowercase,
+        min_frequency=t.min_frequency,
+        max_length=cfg.max_length,
+    )
+
+
+def make_model(
+    model_cfg: DictConfig, vocab_size: int, num_classes: int, vocab: dict | None = None
+) -> nn.Module:
+    """Instantiate a model of any family; initialise pretrained embeddings when its config asks."""
+    model = instantiate(model_cfg, "model", vocab_size=vocab_size, num_classes=num_classes)
+    if vocab is not None and model_cfg.get("pretrained_embeddings"):
+        found = model.init_embeddings(vocab)
+        log.info("initialised %d/%d embeddings from %s", found, vocab_size, model_cfg.pretrained_embeddings)
+    return model
+
+
+def cpu_supports_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``auto`` -> bf16-mixed where the hardware runs bf16 natively, else 32-true."""
+    if str(precision) != "auto":
+        return str(precision)
+    on_gpu = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
+    if on_gpu:
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "bf16-mixed" if cpu_supports_bf16() else "32-true"
+
+
+def make_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    nodes = cfg.get("callbacks") or {}
+    return [instantiate(node, f"callbacks.{name}") for name, node in nodes.items() if node is not None]
+
+
+def make_loggers(cfg: DictConfig) -> list[Any]:
+    nodes = cfg.get("logger") or {}
+    if "wandb" in nodes:
+        os.environ.setdefault("WANDB_MODE", "offline")  # offline unless the user chose otherwise
+    return [instantiate(node, f"logger.{name}") for name, node in nodes.items() if node is not None]
+
+
+def make_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] = (), **overrides: Any) -> L.Trainer:
+    precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    kwargs: dict[str, Any] = {"precision": precision, **overrides}
+    kwargs.setdefault("callbacks", make_callbacks(cfg) + list(extra_callbacks))
+    kwargs.setdefault("logger", make_loggers(cfg) or False)
+    return instantiate(cfg.trainer, "trainer", **kwargs)
+
+
+def to_plain(cfg: DictConfig) -> dict:
+    """The resolved config as plain containers (safe for ``torch.load(weights_only=True)``)."""
+    return OmegaConf.to_container(cfg, resolve=True)

@@ -1,0 +1,110 @@
+"""``train(cfg) -> metrics``: one training run, used by ``src/train.py`` and by every tuning trial."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from attentune.data.datamodule import TextDataModule
+from attentune.errors import ConfigError
+from attentune.lit import ClassificationModule
+from attentune.tasks.build import make_model, make_tokenizer, make_trainer, to_plain, validate_config
+from attentune.tasks.instantiate import instantiate
+from attentune.tasks.latency import measure_latency
+from attentune.tokenization import Collator
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+
+
+def encoder_of(tokenizer):
+    return lambda texts: [e.ids for e in tokenizer.encode_batch(list(texts))]
+
+
+def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> dict[str, float]:
+    """Train, test the best checkpoint, write the run directory; return the metrics.
+
+    The run directory (``cfg.paths.output_dir``) ends up holding ``config.yaml``, ``tokenizer.json``,
+    ``checkpoints/best.ckpt`` and ``metrics.json``. ``callbacks`` are added to the configured ones
+    (the tuner adds its reporter).
+    """
+    out = Path(cfg.paths.output_dir)
+    if (out / METRICS_FILE).exists():
+        raise ConfigError(
+            f"paths.output_dir: {out} already holds a finished run; choose another hydra.run.dir"
+        )
+    validate_config(cfg)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    dataset = instantiate(cfg.data, "data")
+    tokenizer = make_tokenizer(cfg, dataset)
+    datamodule = TextDataModule(dataset, encoder_of(tokenizer), Collator(pad_id=0), batch_size=cfg.batch_size)
+    model = make_model(cfg.model, tokenizer.get_vocab_size(), dataset.num_classes, tokenizer.get_vocab())
+
+    out.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+    tokenizer.save(str(out / "tokenizer.json"))
+    run_info = {
+        "config": to_plain(cfg),
+        "tokenizer": tokenizer.to_str(),
+        "label_names": list(dataset.label_names),
+        "dataset": dataset.name,
+    }
+    module = ClassificationModule(
+        model,
+        dataset.num_classes,
+        instantiate(cfg.optimizer, "optimizer"),
+        lr_schedule=cfg.lr_schedule.name,
+        warmup_ratio=cfg.lr_schedule.warmup_ratio,
+        label_smoothing=cfg.label_smoothing,
+        run_info=run_info,
+    )
+    trainer = make_trainer(cfg, extra_callbacks=callbacks or [])
+
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    train_seconds = time.perf_counter() - start
+    val_acc_best = trainer.callback_metrics.get("val/acc_best")
+
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    best_path = checkpoint.best_model_path if checkpoint else ""
+    best_score = (
+        checkpoint.best_model_score
+        if checkpoint and checkpoint.best_model_score is not None
+        else val_acc_best
+    )
+    # fast_dev_run and checkpoint-less configs test the final weights.
+    (test_metrics,) = trainer.test(
+        module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True
+    )
+
+    metrics = {
+        **{k: float(v) for k, v in test_metrics.items()},
+        "val/acc_best": float(val_acc_best) if val_acc_best is not None else float("nan"),
+        # The monitored metric at the best checkpoint (the tuner ranks trials by it).
+        f"{cfg.monitor.metric}_best": float(best_score) if best_score is not None else float("nan"),
+        "num_params": sum(p.numel() for p in model.parameters()),
+        "train_seconds": round(train_seconds, 3),
+        "epochs": trainer.current_epoch,
+        "train_tokens": datamodule.num_tokens("train"),
+        "best_checkpoint": best_path,
+    }
+    if cfg.get("latency"):
+        test_ids = [ids for ids, _ in datamodule.encoded("test")]
+        metrics |= measure_latency(module.model, test_ids, datamodule.collate_fn, cfg.latency.batch_sizes)
+    write_json(out / METRICS_FILE, metrics)
+    log.info("metrics: %s", json.dumps(metrics))
+    return metrics
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)

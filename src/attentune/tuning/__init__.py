@@ -1,0 +1,1 @@
+"""Hyperparameter / architecture search and model selection on Ray Tune (the only package importing ray)."""

@@ -1,0 +1,81 @@
+"""A study's trials as one table, and a Tune callback that keeps only the top-k checkpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from ray import tune
+
+log = logging.getLogger(__name__)
+
+REPORTED = (
+    "test/acc",
+    "test/f1_macro",
+    "num_params",
+    "train_seconds",
+    "latency_ms/b1",
+    "latency_ms/b64",
+    "epoch",
+)
+
+
+def trial_status(result: tune.Result) -> str:
+    if result.error is not None:
+        return "ERROR"
+    return (
+        "TERMINATED" if (result.metrics or {}).get("done") else "STOPPED"
+    )  # STOPPED: pruned by the scheduler
+
+
+def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFrame:
+    """One row per trial: status, error, sampled params (``param:<path>``), best metric and the reported numbers."""
+    rows = []
+    for result in results:
+        metrics: dict[str, Any] = result.metrics or {}
+        row = {
+            "trial_id": metrics.get("trial_id", Path(result.path).name),
+            "status": trial_status(result),
+            "error": _first_line(result.error),
+            metric: metrics.get(metric, math.nan),
+            **{key: metrics.get(key, math.nan) for key in REPORTED},
+            **{f"param:{k}": v for k, v in (result.config or {}).items()},
+            "params": json.dumps(result.config or {}),
+            "trial_dir": result.path,
+        }
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if len(table):
+        table = table.sort_values(metric, ascending=mode == "min", na_position="last", kind="stable")
+    return table.reset_index(drop=True)
+
+
+def _first_line(error: BaseException | None) -> str:
+    if error is None:
+        return ""
+    text = str(error).strip().splitlines()
+    # Ray wraps the trial's exception; its last line names the original error.
+    return text[-1][:300] if text else type(error).__name__
+
+
+class KeepTopCheckpoints(tune.Callback):
+    """Delete the Lightning checkpoints of finished trials outside the study's top ``k`` (bounded disk)."""
+
+    def __init__(self, k: int, metric: str, mode: str) -> None:
+        self.k, self.metric, self.sign = k, metric, 1 if mode == "max" else -1
+        self.finished: list[tuple[float, Path]] = []
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        score = (trial.last_result or {}).get(self.metric)
+        if score is None or not trial.path:
+            return
+        self.finished.append((self.sign * float(score), Path(trial.path)))
+        self.finished.sort(key=lambda item: item[0], reverse=True)
+        for _, path in self.finished[self.k :]:
+            for ckpt in (path / "checkpoints").glob("*.ckpt"):
+                ckpt.unlink()
+                log.info("removed checkpoint outside the top %d: %s", self.k, ckpt)

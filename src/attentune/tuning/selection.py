@@ -1,0 +1,215 @@
+"""Model selection over a finished sweep: leaderboard, multi-seed re-runs of the top-k, the winner in best/."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+from ray import tune
+
+from attentune.errors import ConfigError
+from attentune.reports.leaderboard import write_leaderboard
+from attentune.reports.plots import plot_accuracy_latency, plot_learning_curves
+from attentune.reports.stats import mean_ci95
+from attentune.tasks.train import write_json
+from attentune.tuning.cluster import ray_session
+from attentune.tuning.results import trial_table
+from attentune.tuning.trainable import run_job
+
+log = logging.getLogger(__name__)
+
+
+def load_studies(sweep_dir: Path) -> list[dict[str, Any]]:
+    studies = []
+    for summary_file in sorted(sweep_dir.glob("*/study.json")):
+        run_dir = summary_file.parent
+        summary = json.loads(summary_file.read_text())
+        trials = pd.read_csv(run_dir / "trials.csv")
+        trials["family"] = summary["family"]
+        trials["study"] = summary["study"]
+        setup = json.loads((run_dir / "base_config.json").read_text())
+        studies.append({**summary, "dir": run_dir, "trials": trials, **setup})
+    if not studies:
+        raise ConfigError(f"sweep_dir: no finished studies (*/study.json) under {sweep_dir}")
+    return studies
+
+
+def family_table(studies: list[dict], metric: str) -> pd.DataFrame:
+    rows = []
+    for s in studies:
+        t = s["trials"]
+        done = t[t["status"] != "ERROR"].dropna(subset=[metric])
+        best = done.iloc[0] if len(done) else pd.Series(dtype=object)  # trials.csv is sorted best first
+        rows.append(
+            {
+                "study": s["study"],
+                f"best {metric}": best.get(metric, math.nan),
+                "test/acc": best.get("test/acc", math.nan),
+                "test/f1_macro": best.get("test/f1_macro", math.nan),
+                "params": best.get("num_params", math.nan),
+                "latency ms (b1)": best.get("latency_ms/b1", math.nan),
+                "latency ms (b64)": best.get("latency_ms/b64", math.nan),
+                "train s": best.get("train_seconds", math.nan),
+                "trials": len(t),
+                "failed": int((t["status"] == "ERROR").sum()),
+            }
+        )
+    return (
+        pd.DataFrame(rows)
+        .sort_values(f"best {metric}", ascending=False, na_position="last")
+        .reset_index(drop=True)
+    )
+
+
+def rerun_top_k(
+    studies: list[dict], metric: str, top_k: int, seeds: list[int], cfg: DictConfig
+) -> pd.DataFrame:
+    """Re-train the top-k configurations across all studies with each seed (in parallel on Ray)."""
+    candidates = pd.concat([s["trials"].assign(_study=i) for i, s in enumerate(studies)], ignore_index=True)
+    candidates = candidates[candidates["status"] == "TERMINATED"].dropna(subset=[metric])
+    top = candidates.sort_values(metric, ascending=False).head(top_k)
+    jobs = []
+    for rank, (_, trial) in enumerate(top.iterrows(), start=1):
+        study = studies[int(trial["_study"])]
+        for seed in seeds:
+            params = {**json.loads(trial["params"]), "seed": seed}
+            jobs.append(
+                {
+                    "rank": rank,
+                    "study": study["study"],
+                    "trial_id": trial["trial_id"],
+                    "seed": seed,
+                    "base": study["base"],
+                    "params": params,
+                    "derived": study["derived"],
+                }
+            )
+    if not jobs:
+        return pd.DataFrame()
+    with ray_session(cfg.ray):
+        results = tune.Tuner(
+            tune.with_resources(tune.with_parameters(run_job, jobs=jobs), dict(cfg.resources)),
+            param_space={"job": tune.grid_search(list(range(len(jobs))))},
+            tune_config=tune.TuneConfig(metric=metric, mode="max", max_concurrent_trials=cfg.max_concurrent),
+            run_config=tune.RunConfig(name="seeds", storage_path=str(cfg.sweep_dir), verbose=1),
+        ).fit()
+    runs = trial_table(results, metric, "max")
+    runs["job"] = [json.loads(p)["job"] for p in runs["params"]]
+    runs = runs.merge(
+        pd.DataFrame(
+            [
+                {k: j[k] for k in ("rank", "study", "trial_id", "seed")} | {"job": i}
+                for i, j in enumerate(jobs)
+            ]
+        ),
+        on="job",
+        suffixes=("_run", ""),
+    )
+    return runs
+
+
+def seed_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    rows = []
+    for (_, study, trial_id), group in runs.groupby(["rank", "study", "trial_id"]):
+        ok = group.dropna(subset=[metric, "test/acc"])
+        val_mean, val_ci = mean_ci95(ok[metric].tolist()) if len(ok) else (math.nan, math.nan)
+        test_mean, test_ci = mean_ci95(ok["test/acc"].tolist()) if len(ok) else (math.nan, math.nan)
+        rows.append(
+            {
+                "study": study,
+                "trial": trial_id,
+                "seeds": len(ok),
+                f"{metric} mean": val_mean,
+                f"{metric} ±95%": val_ci,
+                "test/acc mean": test_mean,
+                "test/acc ±95%": test_ci,
+            }
+        )
+    return pd.DataFrame(rows).sort_values(f"{metric} mean", ascending=False).reset_index(drop=True)
+
+
+def learning_curves(studies: list[dict], metric: str) -> dict[str, pd.DataFrame]:
+    curves = {}
+    for s in studies:
+        done = s["trials"][s["trials"]["status"] != "ERROR"]
+        if len(done) and (Path(done.iloc[0]["trial_dir"]) / "progress.csv").exists():
+            progress = pd.read_csv(Path(done.iloc[0]["trial_dir"]) / "progress.csv")
+            epochs = progress.dropna(subset=["epoch"]) if "epoch" in progress else progress.iloc[0:0]
+            if len(epochs):
+                curves[s["study"]] = epochs[["epoch", f"{metric}_epoch"]].rename(
+                    columns={f"{metric}_epoch": metric}
+                )
+    return curves
+
+
+def copy_winner(run_dir: Path, best_dir: Path) -> None:
+    best_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("config.yaml", "tokenizer.json", "metrics.json"):
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, best_dir / name)
+    (best_dir / "checkpoints").mkdir(exist_ok=True)
+    shutil.copy2(run_dir / "checkpoints" / "best.ckpt", best_dir / "checkpoints" / "best.ckpt")
+
+
+def select(cfg: DictConfig) -> dict[str, Any]:
+    """Write leaderboard.{md,csv}, summary.json, the PNG plots and best/ into ``cfg.sweep_dir``."""
+    out = Path(cfg.sweep_dir)
+    metric = cfg.monitor.metric
+    studies = load_studies(out)
+    families = family_table(studies, metric)
+    runs = (
+        rerun_top_k(studies, metric, cfg.selection.top_k, list(cfg.selection.seeds), cfg)
+        if cfg.selection.seeds
+        else pd.DataFrame()
+    )
+    seeds = seed_table(runs, metric) if len(runs) else pd.DataFrame()
+    write_leaderboard(families, seeds, out)
+
+    trials = pd.concat([s["trials"] for s in studies], ignore_index=True)
+    x = cfg.selection.pareto_x
+    plotted = trials.dropna(subset=[x, "test/acc", "num_params"])
+    if len(plotted):
+        plot_accuracy_latency(plotted, x, "test/acc", out / "accuracy_vs_latency.png")
+    curves = learning_curves(studies, metric)
+    if curves:
+        plot_learning_curves(curves, metric, out / "learning_curves.png")
+
+    if len(seeds):  # the winner: best mean over seeds; its best seed's checkpoint
+        top = seeds.iloc[0]
+        winner_runs = runs[(runs["study"] == top["study"]) & (runs["trial_id"] == top["trial"])]
+        winner_dir = Path(winner_runs.sort_values(metric, ascending=False).iloc[0]["trial_dir"])
+    else:
+        finished = trials[trials["status"] == "TERMINATED"].sort_values(metric, ascending=False)
+        winner_dir = Path(finished.iloc[0]["trial_dir"]) if len(finished) else None
+    if winner_dir is not None and (winner_dir / "checkpoints" / "best.ckpt").exists():
+        copy_winner(winner_dir, out / "best")
+    summary = {
+        "metric": metric,
+        "studies": families.to_dict(orient="records"),
+        "seed_reruns": seeds.to_dict(orient="records"),
+        "winner": str(out / "best") if (out / "best").exists() else None,
+        "winner_metrics": json.loads((out / "best" / "metrics.json").read_text())
+        if (out / "best" / "metrics.json").exists()
+        else None,
+    }
+    write_json(out / "summary.json", summary)
+    print((out / "leaderboard.md").read_text())
+    return summary
+
+
+class SelectionCallback(Callback):
+    """Hydra callback: run model selection once all studies of a ``-m`` sweep have finished."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from omegaconf import open_dict
+
+        with open_dict(config):
+            config.sweep_dir = config.hydra.sweep.dir
+        select(config)

@@ -1,0 +1,54 @@
+"""A Ray Tune trial = ``train(cfg)`` on the training config with the trial's values applied."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+from omegaconf import OmegaConf
+from ray import tune
+
+from attentune.tasks.train import train
+from attentune.tuning.space import apply_params
+
+
+class TuneReporter(L.Callback):
+    """After each validation epoch, report the monitored metric's best value so far to Ray Tune.
+
+    Reporting the best (not the last) epoch means schedulers and the final result rank a trial by its
+    best checkpoint, which is also the one it is tested with.
+    """
+
+    def __init__(self, metric: str, mode: str) -> None:
+        self.metric, self.mode = metric, mode
+        self.best = -math.inf if mode == "max" else math.inf
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self.metric not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.metric])
+        self.best = max(self.best, value) if self.mode == "max" else min(self.best, value)
+        tune.report(
+            {self.metric: self.best, f"{self.metric}_epoch": value, "epoch": trainer.current_epoch + 1}
+        )
+
+
+def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str]) -> None:
+    """Function trainable: ``base`` is the resolved training config, ``params`` the sampled values."""
+    cfg = apply_params(OmegaConf.create(base), params, derived)
+    cfg.paths.output_dir = tune.get_context().get_trial_dir()
+    monitor = cfg.monitor
+    metrics = train(cfg, callbacks=[TuneReporter(monitor.metric, monitor.mode)])
+    # Final report: the trial's best validation value plus its test metrics, size, time and latency.
+    tune.report({**_numeric(metrics), monitor.metric: metrics[f"{monitor.metric}_best"], "done": True})
+
+
+def run_job(params: dict[str, Any], jobs: list[dict]) -> None:
+    """Trainable over a list of prepared runs (``{"base", "params", "derived"}``), picked by ``params["job"]``."""
+    job = jobs[params["job"]]
+    run_trial(job["params"], job["base"], job["derived"])
+
+
+def _numeric(metrics: dict) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if isinstance(v, int | float)}

@@ -1,0 +1,16 @@
+"""Model selection over a finished sweep: ``python src/leaderboard.py sweep_dir=outputs/tune/multirun/<date>/<time>``."""
+
+import hydra
+from omegaconf import DictConfig
+
+from attentune.tasks.cli import run_task
+from attentune.tuning.selection import select
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="leaderboard")
+def main(cfg: DictConfig) -> None:
+    run_task(select, cfg)
+
+
+if __name__ == "__main__":
+    main()

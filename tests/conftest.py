@@ -1,0 +1,58 @@
+"""Shared fixtures: configs composed from the real ``conf/`` with tiny overrides (lightning-hydra-template style)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+REPO = Path(__file__).resolve().parents[1]
+
+# A model small enough that a fit of a few batches takes about a second.
+TINY = [
+    "d_model=16",
+    "heads=2",
+    "layers=1",
+    "max_length=32",
+    "batch_size=16",
+    "tokenizer.vocab_size=500",
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=4",
+    "+trainer.limit_val_batches=2",
+    "+trainer.limit_test_batches=2",
+    "trainer.precision=32-true",
+    "callbacks.rich_progress_bar=null",
+    "+trainer.enable_progress_bar=false",
+]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _environment(tmp_path_factory: pytest.TempPathFactory) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["WANDB_MODE"] = "offline"
+    os.environ["ATTENTUNE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name=name, overrides=overrides, return_hydra_config=False)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+@pytest.fixture
+def cfg_train(tmp_path: Path):
+    """Factory: ``cfg_train(*extra_overrides)`` -> a tiny training config writing under tmp_path."""
+
+    def make(*overrides: str, output_dir: Path | None = None) -> DictConfig:
+        return compose_config("train", TINY + list(overrides), output_dir or tmp_path / "run")
+
+    return make

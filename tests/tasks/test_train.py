@@ -1,0 +1,125 @@
+"""Training end to end: the real entry point, the run directory, determinism, evaluation, user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from attentune.errors import ConfigError
+from attentune.tasks.evaluate import evaluate
+from attentune.tasks.train import train
+from conftest import REPO, TINY, compose_config
+
+VOLATILE = {"train_seconds", "best_checkpoint", "latency_ms/b1", "latency_ms/b64"}
+
+
+def run_cli(script: str, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, f"src/{script}", *overrides],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    cfg = compose_config("train", TINY, out)
+    return out, train(cfg)
+
+
+def test_fast_dev_run_through_the_real_entry_point(tmp_path):
+    proc = run_cli("train.py", *TINY, "+trainer.fast_dev_run=true", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["num_params"] > 0
+
+
+def test_run_directory_holds_config_tokenizer_checkpoint_metrics(trained_run):
+    out, metrics = trained_run
+    for key in ("test/acc", "test/f1_macro", "val/acc_best", "num_params", "train_seconds"):
+        assert key in metrics, key
+    assert json.loads((out / "metrics.json").read_text())["test/acc"] == metrics["test/acc"]
+    assert OmegaConf.load(out / "config.yaml").model.num_heads == 2  # heads=2 reached the model
+    assert (out / "tokenizer.json").is_file()
+    ckpt = torch.load(out / "checkpoints" / "best.ckpt", weights_only=True)  # loads without pickled code
+    assert ckpt["attentune"]["label_names"] == ["negative", "positive"]
+    assert (out / "csv" / "metrics.csv").is_file()
+
+
+def test_same_seed_same_metrics(trained_run, tmp_path):
+    _, first = trained_run
+    second = train(compose_config("train", TINY, tmp_path))
+    assert {k: v for k, v in second.items() if k not in VOLATILE} == {
+        k: v for k, v in first.items() if k not in VOLATILE
+    }
+    third = train(compose_config("train", [*TINY, "seed=7"], tmp_path / "other-seed"))
+    assert third["test/loss"] != first["test/loss"]
+
+
+def test_evaluate_rescores_the_best_checkpoint(trained_run, tmp_path):
+    out, metrics = trained_run
+    cfg = compose_config(
+        "evaluate",
+        [
+            f"ckpt_path={out}/checkpoints/best.ckpt",
+            "+trainer.limit_test_batches=2",
+            "trainer.precision=32-true",
+        ],
+        tmp_path,
+    )
+    again = evaluate(cfg)
+    assert again["test/acc"] == pytest.approx(metrics["test/acc"])
+    assert again["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-5)
+
+
+def test_evaluate_cli_on_another_split(trained_run, tmp_path):
+    out, _ = trained_run
+    proc = run_cli(
+        "evaluate.py", f"ckpt_path={out}/checkpoints/best.ckpt", "split=val", f"hydra.run.dir={tmp_path}"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics) >= {"val/acc", "val/f1_macro"} and metrics["examples"] > 100
+
+
+def test_refuses_to_overwrite_a_finished_run(trained_run):
+    out, _ = trained_run
+    before = (out / "metrics.json").read_text()
+    with pytest.raises(ConfigError, match="already holds a finished run"):
+        train(compose_config("train", TINY, out))
+    assert (out / "metrics.json").read_text() == before
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("d_model=15", "divisible"),
+        ("optimizer.lr=-0.1", "optimizer.lr"),
+        ("model.dropout=1.0", "dropout"),
+        ("tokenizer.kind=nope", "unknown tokenizer"),
+        ("data=csv", "data"),  # no path given
+    ],
+)
+def test_bad_config_is_one_line_error_exit_2(tmp_path, override, message):
+    proc = run_cli("train.py", *TINY, override, f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], proc.stderr[-1000:]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_bad_checkpoint_path(tmp_path):
+    proc = run_cli("evaluate.py", f"ckpt_path={tmp_path}/missing.ckpt", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2 and "error: ckpt_path" in proc.stderr
