@@ -1,4 +1,4 @@
-"""Model selection over a finished sweep: ``python src/leaderboard.py sweep_dir=outputs/tune/multirun/<date>/<time>``."""
+"""Model selection over a finished sweep: ``python src/leaderboard.py sweep_dir=<sweep dir>``."""
 
 import hydra
 from omegaconf import DictConfig

@@ -133,7 +133,7 @@ def test_onednn_linear_matches_f_linear(n_in: int, n_out: int) -> None:
     b = torch.randn(n_out, requires_grad=True)
     g = torch.randn(4, 5, n_out)
     out = linear(x, w, b, onednn=True)
-    assert out.grad_fn.name().startswith("_OneDNNLinear")
+    assert "onednn_linear" in out.grad_fn.name()
     grads = torch.autograd.grad(out, (x, w, b), g)
     ref = F.linear(x, w, b)
     ref_grads = torch.autograd.grad(ref, (x, w, b), g)

@@ -72,6 +72,8 @@ def test_missing_attention_mask_means_pad_token_is_padding() -> None:
     ids, mask = _batch()
     torch.testing.assert_close(model(ids), model(ids, mask))
     torch.testing.assert_close(model(ids, mask.bool()), model(ids, mask))
+    with torch.inference_mode():  # how evaluation and latency runs call it
+        torch.testing.assert_close(model(ids, mask), model(ids, mask, return_attention=True).logits)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
 from attentune.errors import ConfigError
 
@@ -28,38 +27,47 @@ ATTENTION_BACKENDS = ("sdpa", "explicit")
 _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
-def _onednn_mm(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x @ weight.T + bias through oneDNN. Shapes: x (..., in), weight (out, in) -> (..., out)."""
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+@torch.library.custom_op(
+    "attentune::onednn_linear", mutates_args=(), schema="(Tensor x, Tensor w, Tensor? b) -> Tensor"
+)
+def _onednn_linear(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    """x @ w.T + b in oneDNN; a custom op so that torch.compile calls it as is.
+
+    Shapes: x (..., in), w (out, in), b (out,) -> (..., out).
+    """
+    return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
 
 
-class _OneDNNLinear(torch.autograd.Function):
-    """`F.linear` whose forward and both backward GEMMs run in oneDNN (fp32 CPU only)."""
+@_onednn_linear.register_fake
+def _(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    return x.new_empty((*x.shape[:-1], w.shape[0]))
 
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        ctx.save_for_backward(x, weight)
-        return _onednn_mm(x, weight, bias)
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: Tensor):
-        x, weight = ctx.saved_tensors
-        n_out, n_in = weight.shape
-        g = grad.reshape(-1, n_out)  # (N, out)
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = _onednn_mm(g, weight.t()).view(x.shape)  # (N, in) -> x.shape
-        if ctx.needs_input_grad[1]:
-            x2 = x.reshape(-1, n_in)  # (N, in)
-            # oneDNN is ~1.5x faster when the product's inner dimension is the larger one
-            if n_out >= n_in:
-                grad_w = _onednn_mm(x2.t(), g.t()).t()  # (in, out) -> (out, in)
-            else:
-                grad_w = _onednn_mm(g.t(), x2.t())  # (out, in)
-        if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
-            grad_b = g.sum(0)
-        return grad_x, grad_w, grad_b
+def _onednn_linear_setup(ctx, inputs: tuple, output: Tensor) -> None:
+    x, w, _ = inputs
+    ctx.save_for_backward(x, w)
+
+
+def _onednn_linear_backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    x, w = ctx.saved_tensors
+    n_out, n_in = w.shape
+    g = grad.reshape(-1, n_out)  # (N, out)
+    grad_x = grad_w = grad_b = None
+    if ctx.needs_input_grad[0]:
+        grad_x = _onednn_linear(g, w.t(), None).view(x.shape)  # (N, in) -> x.shape
+    if ctx.needs_input_grad[1]:
+        x2 = x.reshape(-1, n_in)  # (N, in)
+        # oneDNN is ~1.5x faster when the product's inner dimension is the larger one
+        if n_out >= n_in:
+            grad_w = _onednn_linear(x2.t(), g.t(), None).t()  # (in, out) -> (out, in)
+        else:
+            grad_w = _onednn_linear(g.t(), x2.t(), None)  # (out, in)
+    if ctx.needs_input_grad[2]:
+        grad_b = g.sum(0)
+    return grad_x, grad_w, grad_b
+
+
+_onednn_linear.register_autograd(_onednn_linear_backward, setup_context=_onednn_linear_setup)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, onednn: bool = True) -> Tensor:
@@ -76,7 +84,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, onednn: bool =
         and x.device.type == "cpu"
         and not torch.is_autocast_enabled("cpu")
     ):
-        return _OneDNNLinear.apply(x, weight, bias)
+        return _onednn_linear(x, weight, bias)
     return F.linear(x, weight, bias)
 
 
@@ -88,7 +96,7 @@ def keep_mask(shape: tuple[int, ...], p: float, device: torch.device | None = No
     Shapes: returns (bool mask of `shape`, 1 / (1 - p_rounded)).
     """
     n = math.prod(shape)
-    drop = round(p * 65536)
+    drop = min(round(p * 65536), 65535)
     bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2**63), None)
     mask = bits.view(torch.int16)[:n].view(shape) >= drop - 32768
     return mask, 65536 / (65536 - drop)

@@ -75,8 +75,9 @@ class EncoderConfig:
         hidden = self.head_hidden_dim
         if hidden is not None and (not isinstance(hidden, numbers.Integral) or hidden <= 0):
             raise ConfigError(f"model: head_hidden_dim must be a positive integer or null, got {hidden!r}")
-        if not self.layer_norm_eps > 0:
-            raise ConfigError(f"model: layer_norm_eps must be > 0, got {self.layer_norm_eps!r}")
+        for name in ("layer_norm_eps", "rope_base"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"model: {name} must be > 0, got {getattr(self, name)!r}")
 
     @property
     def head_dim(self) -> int:

@@ -20,16 +20,14 @@ REPORTED = (
     "train_seconds",
     "latency_ms/b1",
     "latency_ms/b64",
-    "epoch",
+    "epochs",
 )
 
 
 def trial_status(result: tune.Result) -> str:
     if result.error is not None:
         return "ERROR"
-    return (
-        "TERMINATED" if (result.metrics or {}).get("done") else "STOPPED"
-    )  # STOPPED: pruned by the scheduler
+    return "TERMINATED" if (result.metrics or {}).get("final") else "STOPPED"  # STOPPED: pruned by the scheduler
 
 
 def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFrame:

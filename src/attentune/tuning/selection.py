@@ -61,16 +61,10 @@ def family_table(studies: list[dict], metric: str) -> pd.DataFrame:
                 "failed": int((t["status"] == "ERROR").sum()),
             }
         )
-    return (
-        pd.DataFrame(rows)
-        .sort_values(f"best {metric}", ascending=False, na_position="last")
-        .reset_index(drop=True)
-    )
+    return pd.DataFrame(rows).sort_values(f"best {metric}", ascending=False, na_position="last").reset_index(drop=True)
 
 
-def rerun_top_k(
-    studies: list[dict], metric: str, top_k: int, seeds: list[int], cfg: DictConfig
-) -> pd.DataFrame:
+def rerun_top_k(studies: list[dict], metric: str, top_k: int, seeds: list[int], cfg: DictConfig) -> pd.DataFrame:
     """Re-train the top-k configurations across all studies with each seed (in parallel on Ray)."""
     candidates = pd.concat([s["trials"].assign(_study=i) for i, s in enumerate(studies)], ignore_index=True)
     candidates = candidates[candidates["status"] == "TERMINATED"].dropna(subset=[metric])
@@ -104,10 +98,7 @@ def rerun_top_k(
     runs["job"] = [json.loads(p)["job"] for p in runs["params"]]
     runs = runs.merge(
         pd.DataFrame(
-            [
-                {k: j[k] for k in ("rank", "study", "trial_id", "seed")} | {"job": i}
-                for i, j in enumerate(jobs)
-            ]
+            [{k: j[k] for k in ("rank", "study", "trial_id", "seed")} | {"job": i} for i, j in enumerate(jobs)]
         ),
         on="job",
         suffixes=("_run", ""),
@@ -143,9 +134,7 @@ def learning_curves(studies: list[dict], metric: str) -> dict[str, pd.DataFrame]
             progress = pd.read_csv(Path(done.iloc[0]["trial_dir"]) / "progress.csv")
             epochs = progress.dropna(subset=["epoch"]) if "epoch" in progress else progress.iloc[0:0]
             if len(epochs):
-                curves[s["study"]] = epochs[["epoch", f"{metric}_epoch"]].rename(
-                    columns={f"{metric}_epoch": metric}
-                )
+                curves[s["study"]] = epochs[["epoch", f"{metric}_epoch"]].rename(columns={f"{metric}_epoch": metric})
     return curves
 
 

@@ -34,14 +34,10 @@ DISTRIBUTIONS = {
 
 def _distribution(path: str, spec: Any) -> Any:
     if not isinstance(spec, dict) or len(spec) != 1:
-        raise ConfigError(
-            f"search.space.{path}: expected one of {{{', '.join(DISTRIBUTIONS)}}}: <values>, got {spec}"
-        )
+        raise ConfigError(f"search.space.{path}: expected one of {{{', '.join(DISTRIBUTIONS)}}}: <values>, got {spec}")
     ((kind, values),) = spec.items()
     if kind not in DISTRIBUTIONS:
-        raise ConfigError(
-            f"search.space.{path}: unknown distribution {kind!r}; use one of {', '.join(DISTRIBUTIONS)}"
-        )
+        raise ConfigError(f"search.space.{path}: unknown distribution {kind!r}; use one of {', '.join(DISTRIBUTIONS)}")
     return DISTRIBUTIONS[kind](values)
 
 
@@ -51,9 +47,7 @@ def param_space(search: DictConfig) -> dict[str, Any]:
     return {path: _distribution(path, spec) for path, spec in space.items()}
 
 
-def apply_params(
-    cfg: DictConfig, params: dict[str, Any], derived: dict[str, str] | None = None
-) -> DictConfig:
+def apply_params(cfg: DictConfig, params: dict[str, Any], derived: dict[str, str] | None = None) -> DictConfig:
     """The training config with each dotted key in ``params`` (then each derived key) set."""
     trial = cfg.copy()
     for path, value in {**params, **(derived or {})}.items():

@@ -17,13 +17,16 @@ from attentune.tasks.build import validate_config
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import ray_session
 from attentune.tuning.results import KeepTopCheckpoints, trial_table
-from attentune.tuning.space import apply_params, derived_values, param_space
+from attentune.tuning.space import derived_values, param_space
 from attentune.tuning.trainable import run_trial
 
 log = logging.getLogger(__name__)
 
 STUDY_DIR = "study"
 TRAIN_KEYS_EXCLUDED = (
+    "family",
+    "study_name",
+    "sweep_dir",
     "search",
     "searcher",
     "scheduler",
@@ -39,13 +42,14 @@ TRAIN_KEYS_EXCLUDED = (
 
 
 def base_training_config(cfg: DictConfig) -> dict:
-    """The resolved training part of a tune config (data paths made absolute: trials run elsewhere)."""
+    """The training part of a tune config, left unresolved so that interpolations follow each trial's
+    values (``max_length`` reaches ``model.max_length``); only what needs Hydra's runtime is fixed here."""
     train_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in TRAIN_KEYS_EXCLUDED])
-    plain = OmegaConf.to_container(train_cfg, resolve=True)
-    for key in ("path", "train_path", "val_path", "test_path"):
-        if plain["data"].get(key):
-            plain["data"][key] = hydra.utils.to_absolute_path(plain["data"][key])
-    return plain
+    train_cfg.paths.output_dir = None  # each trial writes to its own trial directory
+    for key in ("path", "train_path", "val_path", "test_path"):  # trials run in other working directories
+        if train_cfg.data.get(key):
+            train_cfg.data[key] = hydra.utils.to_absolute_path(train_cfg.data[key])
+    return OmegaConf.to_container(train_cfg, resolve=False)
 
 
 def _instantiate_optional(node: DictConfig | None) -> Any:
@@ -75,8 +79,7 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     space = param_space(cfg.search)
     derived = derived_values(cfg.search)
     base = base_training_config(cfg)
-    # Fail on a bad space before starting Ray: apply one sample's worth of keys to the config.
-    validate_config(apply_params(OmegaConf.create(base), {k: _first(v) for k, v in space.items()}, derived))
+    check_keys(OmegaConf.create(base), space, derived)
 
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,8 +135,10 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-def _first(sampler: Any) -> Any:
-    """A representative value of a Ray Tune domain (for validating the space up front)."""
-    if isinstance(sampler, dict) and "grid_search" in sampler:
-        return sampler["grid_search"][0]
-    return sampler.sample() if hasattr(sampler, "sample") else sampler
+def check_keys(base: DictConfig, space: dict[str, Any], derived: dict[str, str]) -> None:
+    """Every searched key must exist in the training config (a typo would otherwise be silently added),
+    except new keys that a ``derived`` entry reads (e.g. ``head_dim``)."""
+    used_by_derived = " ".join(derived.values())
+    for path in space:
+        if OmegaConf.select(base, path, default="<missing>") == "<missing>" and f"${{{path}}}" not in used_by_derived:
+            raise ConfigError(f"search.space.{path}: no such key in the training config")

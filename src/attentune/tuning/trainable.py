@@ -29,9 +29,7 @@ class TuneReporter(L.Callback):
             return
         value = float(trainer.callback_metrics[self.metric])
         self.best = max(self.best, value) if self.mode == "max" else min(self.best, value)
-        tune.report(
-            {self.metric: self.best, f"{self.metric}_epoch": value, "epoch": trainer.current_epoch + 1}
-        )
+        tune.report({self.metric: self.best, f"{self.metric}_epoch": value, "epoch": trainer.current_epoch + 1})
 
 
 def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str]) -> None:
@@ -41,7 +39,7 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str]) -> No
     monitor = cfg.monitor
     metrics = train(cfg, callbacks=[TuneReporter(monitor.metric, monitor.mode)])
     # Final report: the trial's best validation value plus its test metrics, size, time and latency.
-    tune.report({**_numeric(metrics), monitor.metric: metrics[f"{monitor.metric}_best"], "done": True})
+    tune.report({**_numeric(metrics), monitor.metric: metrics[f"{monitor.metric}_best"], "final": True})
 
 
 def run_job(params: dict[str, Any], jobs: list[dict]) -> None:

@@ -1,0 +1,182 @@
+"""Searches through the real ``src/tune.py`` on real Ray (run inside a loopback-only namespace by `make test`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import REPO, TINY
+
+pytestmark = pytest.mark.ray
+
+# Tiny trials: two epochs of four batches each.
+TUNE_TINY = [o for o in TINY if not o.startswith("trainer.max_epochs")] + [
+    "trainer.max_epochs=2",
+    "ray.num_cpus=2",
+    "max_concurrent=2",
+]
+
+
+def tune_cli(*overrides: str, timeout: int = 400, **popen) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [
+            sys.executable,
+            "src/tune.py",
+            *[o for o in overrides if o.startswith("-")],
+            *TUNE_TINY,
+            *[o for o in overrides if not o.startswith("-")],
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **popen,
+    )
+
+
+def trial_configs(run_dir: Path) -> list:
+    return [OmegaConf.load(p) for p in sorted((run_dir / "study").glob("*/config.yaml"))]
+
+
+def test_search_samples_valid_architectures_and_records_every_trial(tmp_path):
+    proc = tune_cli("model=mha", "num_samples=4", "searcher=optuna", "scheduler=asha", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    assert len(trials) == 4 and set(trials["status"]) <= {"TERMINATED", "STOPPED"}
+    assert trials["val/acc"].notna().all()
+    assert trials["val/acc"].is_monotonic_decreasing  # sorted best first
+    configs = trial_configs(tmp_path)
+    assert len(configs) == 4
+    for cfg in configs:  # constraints hold by construction, and top-level values reach the model
+        assert cfg.model.d_model % cfg.model.num_heads == 0
+        assert cfg.model.d_model == cfg.heads * cfg.head_dim
+        assert cfg.model.max_length == cfg.max_length
+    assert len({(c.model.num_heads, c.model.d_model, c.optimizer.lr) for c in configs}) == 4
+    finished = trials[trials["status"] == "TERMINATED"]
+    assert finished[["test/acc", "num_params", "train_seconds", "latency_ms/b1", "latency_ms/b64"]].notna().all().all()
+    summary = json.loads((tmp_path / "study.json").read_text())
+    assert summary["trials"] == 4 and summary["failed"] == 0
+
+
+def user_search_space(tmp_path: Path, text: str) -> list[str]:
+    """Overrides selecting ``search=user``: a search config in a user directory on Hydra's search path."""
+    (tmp_path / "conf" / "search").mkdir(parents=True)
+    (tmp_path / "conf" / "search" / "user.yaml").write_text(text)
+    return [f"hydra.searchpath=[file://{tmp_path}/conf]", "search=user"]
+
+
+def test_failed_trials_are_recorded_and_the_search_finishes(tmp_path):
+    # num_layers=0 is rejected inside the trial by the model's config validation.
+    proc = tune_cli(
+        "model=mha",
+        "searcher=random",
+        "scheduler=fifo",
+        "num_samples=1",
+        *user_search_space(tmp_path, "space:\n  layers: {grid: [1, 0]}\n"),
+        f"hydra.run.dir={tmp_path}/run",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = pd.read_csv(tmp_path / "run" / "trials.csv").set_index("param:layers")
+    assert trials.loc[1, "status"] == "TERMINATED"
+    assert trials.loc[0, "status"] == "ERROR" and "num_layers" in trials.loc[0, "error"]
+    assert json.loads((tmp_path / "run" / "study.json").read_text())["failed"] == 1
+
+
+def test_typo_in_search_space_is_a_config_error(tmp_path):
+    overrides = user_search_space(tmp_path, "space:\n  optimizer.lrr: {choice: [0.1]}\n")
+    proc = tune_cli("model=mha", *overrides, f"hydra.run.dir={tmp_path}/run")
+    assert proc.returncode == 2 and "error: search.space.optimizer.lrr" in proc.stderr
+
+
+def test_resume_after_kill_9_keeps_finished_trials(tmp_path):
+    first = tmp_path / "first"
+    args = [
+        "model=bow",
+        "searcher=optuna",
+        "scheduler=fifo",
+        "num_samples=6",
+        "max_concurrent=1",
+        "trainer.max_epochs=3",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    driver = subprocess.Popen(
+        [sys.executable, "src/tune.py", *TUNE_TINY, *args, f"hydra.run.dir={first}"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 300
+        while len(list((first / "study").glob("*/metrics.json"))) < 2:
+            assert time.time() < deadline and driver.poll() is None, "search ended before it could be killed"
+            time.sleep(0.5)
+        done_before = {p.parent.name for p in (first / "study").glob("*/metrics.json")}
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    finally:
+        # Stop what the killed driver started (its own process group), by group id — nothing broader.
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert len(done_before) < 6
+    resumed = tmp_path / "resumed"
+    proc = tune_cli(*args, f"resume={first}", f"hydra.run.dir={resumed}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = pd.read_csv(resumed / "trials.csv")
+    assert len(trials) == 6
+    assert done_before <= {Path(d).name for d in trials.loc[trials["status"] == "TERMINATED", "trial_dir"]}
+    # Finished trials were not re-run: their metrics files are the ones written before the kill.
+    for name in done_before:
+        assert len(list((first / "study").glob(f"{name}/metrics.json"))) == 1
+
+
+def test_model_selection_sweep_writes_leaderboard_and_a_usable_winner(tmp_path):
+    proc = tune_cli(
+        "-m",
+        "model=mha,bow",
+        "num_samples=2",
+        "searcher=random",
+        "scheduler=fifo",
+        "selection.top_k=2",
+        "selection.seeds=[1,2]",
+        f"hydra.sweep.dir={tmp_path}",
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert sorted(board["study"]) == ["bow_mr", "mha_mr"]
+    assert (board["trials"] == 2).all() and board["test/acc"].notna().all()
+    text = (tmp_path / "leaderboard.md").read_text()
+    assert "mean ± 95% CI" in text and "mha_mr" in text
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert len(summary["seed_reruns"]) == 2 and all(r["seeds"] == 2 for r in summary["seed_reruns"])
+    for png in ("accuracy_vs_latency.png", "learning_curves.png"):
+        assert (tmp_path / png).stat().st_size > 1000
+    ckpt = tmp_path / "best" / "checkpoints" / "best.ckpt"
+    assert torch.load(ckpt, weights_only=True)["attentune"]["label_names"] == ["negative", "positive"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ev = subprocess.run(
+        [sys.executable, "src/evaluate.py", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path}/eval"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    assert 0.0 < json.loads((tmp_path / "eval" / "metrics.json").read_text())["test/acc"] <= 1.0
