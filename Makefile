@@ -26,7 +26,7 @@ train: $(STAMP)
 	$(PY) src/train.py $(ARGS)
 
 tune: $(STAMP)
-	$(PY) src/tune.py -m $(ARGS)
+	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; $(PY) src/tune.py -m $(ARGS)'
 
 test: $(STAMP)
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; $(PY) -m pytest -q $(ARGS)'

@@ -86,7 +86,7 @@ def test_missing_attention_mask_means_pad_token_is_padding() -> None:
         (dict(num_layers=0), "model: num_layers must be a positive integer, got 0"),
         (dict(d_model=-16), "model: d_model must be a positive integer"),
         (dict(max_length=0), "model: max_length must be a positive integer"),
-        (dict(ffn_ratio=0.0), "model: ffn_ratio must be > 0"),
+        (dict(ffn_ratio=0.0), "model: ffn_ratio must give d_model [*] ffn_ratio >= 1, got 0.0"),
         (dict(positional="alibi"), "model: unknown positional='alibi'; choose one of sinusoidal, learned"),
         (dict(pooling="sum"), "model: unknown pooling='sum'; choose one of cls, mean, max, attention"),
         (dict(attention_backend="flash"), "model: unknown attention_backend='flash'"),

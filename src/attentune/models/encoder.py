@@ -52,9 +52,7 @@ class EncoderConfig:
         if self.d_model % self.num_heads:
             raise ConfigError(f"model: d_model={self.d_model} is not divisible by num_heads={self.num_heads}")
         if not self.ffn_ratio > 0 or self.ffn_dim < 1:
-            raise ConfigError(
-                f"model: ffn_ratio must be > 0 with d_model * ffn_ratio >= 1, got {self.ffn_ratio!r}"
-            )
+            raise ConfigError(f"model: ffn_ratio must give d_model * ffn_ratio >= 1, got {self.ffn_ratio!r}")
         for name in ("dropout", "attention_dropout"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
@@ -64,10 +62,9 @@ class EncoderConfig:
             ("pooling", POOLING_KINDS),
             ("attention_backend", ATTENTION_BACKENDS),
         ):
-            if getattr(self, name) not in kinds:
-                raise ConfigError(
-                    f"model: unknown {name}={getattr(self, name)!r}; choose one of {', '.join(kinds)}"
-                )
+            value = getattr(self, name)
+            if value not in kinds:
+                raise ConfigError(f"model: unknown {name}={value!r}; choose one of {', '.join(kinds)}")
         if self.positional == "rope" and self.head_dim % 2:
             raise ConfigError(f"model: positional=rope needs an even head dim, got {self.head_dim}")
         if not 0 <= self.pad_token_id < self.vocab_size:
@@ -201,6 +198,7 @@ class AttentionClassifier(nn.Module):
         onednn: bool = True,
     ):
         super().__init__()
+        # every argument is an EncoderConfig field (tests keep names and defaults in sync)
         kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self.config = EncoderConfig(**kwargs)
         self.encoder = TransformerEncoder(self.config)

@@ -28,12 +28,14 @@ def encoder_of(tokenizer):
     return lambda texts: [e.ids for e in tokenizer.encode_batch(list(texts))]
 
 
-def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> dict[str, float]:
+def train(
+    cfg: DictConfig, callbacks: list[L.Callback] | None = None, resume_from: str | Path | None = None
+) -> dict[str, float]:
     """Train, test the best checkpoint, write the run directory; return the metrics.
 
     The run directory (``cfg.paths.output_dir``) ends up holding ``config.yaml``, ``tokenizer.json``,
     ``checkpoints/best.ckpt`` and ``metrics.json``. ``callbacks`` are added to the configured ones
-    (the tuner adds its reporter).
+    (the tuner adds its reporter); ``resume_from`` continues from a full training-state checkpoint.
     """
     out = Path(cfg.paths.output_dir)
     if (out / METRICS_FILE).exists():
@@ -69,7 +71,8 @@ def train(cfg: DictConfig, callbacks: list[L.Callback] | None = None) -> dict[st
     trainer = make_trainer(cfg, extra_callbacks=callbacks or [])
 
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    # Our own full-state checkpoint (optimizer, loops, callbacks): not a weights-only file.
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=False if resume_from else None)
     train_seconds = time.perf_counter() - start
     val_acc_best = trainer.callback_metrics.get("val/acc_best")
 

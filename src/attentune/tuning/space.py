@@ -7,8 +7,8 @@
       optimizer.lr: {loguniform: [1.0e-4, 3.0e-3]}
       layers: {randint: [1, 5]}           # low inclusive, high exclusive
       max_length: {grid: [64, 128]}
-    derived:                              # computed from sampled values: constraints hold by construction
-      d_model: ${mul:${heads},${head_dim}}
+    derived:                              # set on every trial; may interpolate sampled values, so
+      d_model: ${mul:${heads},${head_dim}}  # constraints hold by construction
 
 A trial is the composed training config with those keys changed (``OmegaConf.update``).
 """

@@ -113,6 +113,7 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                     name=STUDY_DIR,
                     storage_path=str(out),
                     failure_config=tune.FailureConfig(max_failures=0),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # the resume state; disk stays bounded
                     callbacks=[KeepTopCheckpoints(cfg.keep_checkpoints, metric, mode)],
                     verbose=1,
                 ),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -14,30 +17,51 @@ from attentune.tuning.space import apply_params
 
 
 class TuneReporter(L.Callback):
-    """After each validation epoch, report the monitored metric's best value so far to Ray Tune.
+    """After each validation epoch, report the monitored metric's best value so far to Ray Tune, with a
+    checkpoint of the whole training state.
 
     Reporting the best (not the last) epoch means schedulers and the final result rank a trial by its
-    best checkpoint, which is also the one it is tested with.
+    best checkpoint, which is also the one it is tested with. The checkpoint lets Ray pause and resume
+    the trial (HyperBand, BOHB) or continue it after the driver was killed (``resume=``).
     """
 
     def __init__(self, metric: str, mode: str) -> None:
         self.metric, self.mode = metric, mode
         self.best = -math.inf if mode == "max" else math.inf
 
+    def state_dict(self) -> dict[str, float]:  # saved in the checkpoint: a resumed trial keeps its best
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict[str, float]) -> None:
+        self.best = state_dict["best"]
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.metric not in trainer.callback_metrics:
             return
         value = float(trainer.callback_metrics[self.metric])
         self.best = max(self.best, value) if self.mode == "max" else min(self.best, value)
-        tune.report({self.metric: self.best, f"{self.metric}_epoch": value, "epoch": trainer.current_epoch + 1})
+        report = {self.metric: self.best, f"{self.metric}_epoch": value, "epoch": trainer.current_epoch + 1}
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer.save_checkpoint(Path(tmp) / RESUME_FILE)
+            tune.report(report, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+RESUME_FILE = "resume.ckpt"
 
 
 def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str]) -> None:
-    """Function trainable: ``base`` is the resolved training config, ``params`` the sampled values."""
+    """Function trainable: ``base`` is the training config, ``params`` the sampled values."""
     cfg = apply_params(OmegaConf.create(base), params, derived)
-    cfg.paths.output_dir = tune.get_context().get_trial_dir()
+    trial_dir = Path(tune.get_context().get_trial_dir())
+    cfg.paths.output_dir = str(trial_dir)
     monitor = cfg.monitor
-    metrics = train(cfg, callbacks=[TuneReporter(monitor.metric, monitor.mode)])
+    resume_from = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint:  # a paused or interrupted trial continues from its last epoch
+        resume_from = trial_dir / RESUME_FILE
+        with checkpoint.as_directory() as src:
+            shutil.copy2(Path(src) / RESUME_FILE, resume_from)
+    metrics = train(cfg, callbacks=[TuneReporter(monitor.metric, monitor.mode)], resume_from=resume_from)
     # Final report: the trial's best validation value plus its test metrics, size, time and latency.
     tune.report({**_numeric(metrics), monitor.metric: metrics[f"{monitor.metric}_best"], "final": True})
 

@@ -1,0 +1,115 @@
+"""Per-trial platform overhead of a search: attentune's tune.py vs bare Ray Tune with a no-op trainable.
+
+Runs N trivial trials (tiny model, a few steps) through the real ``src/tune.py`` and N no-op trials through
+bare Ray Tune, each with the same concurrency, and prints seconds per trial beyond the time spent inside the
+trainables: ``(wall * concurrency - sum(trial time)) / N``. Must run in a loopback-only network namespace:
+
+    unshare -rn sh -c 'ip link set lo up && .venv/bin/python scripts/bench/tune_overhead.py --trials 50'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = [
+    "model=mha",
+    "d_model=16",
+    "heads=2",
+    "layers=1",
+    "max_length=32",
+    "batch_size=16",
+    "tokenizer.vocab_size=500",
+    "trainer.max_epochs=1",
+    "+trainer.limit_train_batches=3",
+    "+trainer.limit_val_batches=1",
+    "+trainer.limit_test_batches=1",
+    "trainer.precision=32-true",
+    "searcher=random",
+    "search=none",
+    "scheduler=fifo",
+]
+
+
+def bare_ray(trials: int, concurrency: int) -> tuple[float, float]:
+    import ray
+    from ray import tune
+
+    ray.init(
+        address="local",
+        num_cpus=concurrency,
+        _temp_dir=tempfile.mkdtemp(prefix="bench-ray-"),
+        include_dashboard=False,
+        log_to_driver=False,
+    )
+    try:
+        start = time.perf_counter()
+        results = tune.Tuner(
+            tune.with_resources(lambda config: tune.report({"x": config["x"]}), {"cpu": 1}),
+            param_space={"x": tune.uniform(0, 1)},
+            tune_config=tune.TuneConfig(
+                num_samples=trials, metric="x", mode="max", reuse_actors=True, max_concurrent_trials=concurrency
+            ),
+            run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix="bench-tune-"), verbose=0),
+        ).fit()
+        wall = time.perf_counter() - start
+        inside = sum(r.metrics.get("time_total_s", 0.0) for r in results)
+    finally:
+        ray.shutdown()
+    return wall, inside
+
+
+def attentune_search(trials: int, concurrency: int) -> tuple[float, float]:
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as out:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "src/tune.py",
+                *TINY,
+                f"num_samples={trials}",
+                f"max_concurrent={concurrency}",
+                f"ray.num_cpus={concurrency}",
+                f"hydra.run.dir={out}",
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - start
+        if proc.returncode:
+            sys.exit(proc.stderr[-3000:])
+        table = pd.read_csv(Path(out) / "trials.csv")
+        inside = 0.0
+        for trial_dir in table["trial_dir"]:
+            rows = [json.loads(line) for line in (Path(trial_dir) / "result.json").read_text().splitlines()]
+            inside += rows[-1]["time_total_s"]
+    return wall, inside
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args()
+    print(f"{args.trials} trials, {args.concurrency} at a time")
+    print(f"{'':>22} {'wall s':>8} {'in trials s':>12} {'overhead s/trial':>17}")
+    for name, fn in (("bare Ray Tune (no-op)", bare_ray), ("attentune tune.py", attentune_search)):
+        wall, inside = fn(args.trials, args.concurrency)
+        overhead = (wall * args.concurrency - inside) / args.trials
+        print(f"{name:>22} {wall:8.1f} {inside:12.1f} {overhead:17.2f}")
+
+
+if __name__ == "__main__":
+    main()
