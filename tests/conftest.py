@@ -13,22 +13,8 @@ from omegaconf import DictConfig, open_dict
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 REPO = Path(__file__).resolve().parents[1]
 
-# A model small enough that a fit of a few batches takes about a second.
-TINY = [
-    "d_model=16",
-    "heads=2",
-    "layers=1",
-    "max_length=32",
-    "batch_size=16",
-    "tokenizer.vocab_size=500",
-    "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=4",
-    "+trainer.limit_val_batches=2",
-    "+trainer.limit_test_batches=2",
-    "trainer.precision=32-true",
-    "callbacks.rich_progress_bar=null",
-    "+trainer.enable_progress_bar=false",
-]
+# conf/experiment/tiny.yaml: a model and run small enough that a fit takes about a second.
+TINY = ["experiment=tiny"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -20,18 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = [
+    "experiment=tiny",
     "model=mha",
-    "d_model=16",
-    "heads=2",
-    "layers=1",
-    "max_length=32",
-    "batch_size=16",
-    "tokenizer.vocab_size=500",
-    "trainer.max_epochs=1",
-    "+trainer.limit_train_batches=3",
-    "+trainer.limit_val_batches=1",
-    "+trainer.limit_test_batches=1",
-    "trainer.precision=32-true",
+    "trainer.limit_train_batches=3",
     "searcher=random",
     "search=none",
     "scheduler=fifo",

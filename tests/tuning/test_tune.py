@@ -20,7 +20,7 @@ from conftest import REPO, TINY
 pytestmark = pytest.mark.ray
 
 # Tiny trials: two epochs of four batches each.
-TUNE_TINY = [o for o in TINY if not o.startswith("trainer.max_epochs")] + [
+TUNE_TINY = TINY + [
     "trainer.max_epochs=2",
     "ray.num_cpus=2",
     "max_concurrent=2",
