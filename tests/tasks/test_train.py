@@ -123,3 +123,14 @@ def test_bad_config_is_one_line_error_exit_2(tmp_path, override, message):
 def test_bad_checkpoint_path(tmp_path):
     proc = run_cli("evaluate.py", f"ckpt_path={tmp_path}/missing.ckpt", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2 and "error: ckpt_path" in proc.stderr
+
+
+def test_many_loggers_csv_tensorboard_and_wandb_offline(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # offline must be attentune's default, not the test's
+    metrics = train(compose_config("train", [*TINY, "logger=many"], tmp_path))
+    assert os.environ["WANDB_MODE"] == "offline"
+    assert (tmp_path / "csv" / "metrics.csv").is_file()
+    assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))  # a real offline run, syncable with `wandb sync`
+    assert 0.0 <= metrics["test/acc"] <= 1.0

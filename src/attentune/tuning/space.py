@@ -43,7 +43,8 @@ def _distribution(path: str, spec: Any) -> Any:
 
 def param_space(search: DictConfig) -> dict[str, Any]:
     """Ray Tune param_space from a search config: a flat dict keyed by dotted config paths."""
-    space = OmegaConf.to_container(search.get("space") or {}, resolve=True)
+    node = search.get("space")
+    space = OmegaConf.to_container(node, resolve=True) if node else {}
     return {path: _distribution(path, spec) for path, spec in space.items()}
 
 

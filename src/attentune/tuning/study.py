@@ -139,7 +139,7 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
 def check_keys(base: DictConfig, space: dict[str, Any], derived: dict[str, str]) -> None:
     """Every searched key must exist in the training config (a typo would otherwise be silently added),
     except new keys that a ``derived`` entry reads (e.g. ``head_dim``)."""
-    used_by_derived = " ".join(derived.values())
+    used_by_derived = " ".join(map(str, derived.values()))
     for path in space:
         if OmegaConf.select(base, path, default="<missing>") == "<missing>" and f"${{{path}}}" not in used_by_derived:
             raise ConfigError(f"search.space.{path}: no such key in the training config")

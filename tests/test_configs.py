@@ -1,0 +1,85 @@
+"""Every YAML in conf/ composes and instantiates (lightning-hydra-template's config test, for all groups)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from attentune.tasks.build import make_callbacks, make_loggers, make_trainer, validate_config
+from attentune.tasks.instantiate import instantiate
+from attentune.tuning.space import apply_params, derived_values, param_space
+from attentune.tuning.study import base_training_config, check_keys
+from conftest import CONF_DIR, compose_config
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", options("data"))
+def test_data(name, tmp_path):
+    extra = []
+    if name == "csv":
+        rows = "".join(f"text {i} {'good' if i % 2 else 'bad'},{'pos' if i % 2 else 'neg'}\n" for i in range(40))
+        (tmp_path / "d.csv").write_text("text,label\n" + rows)
+        extra = [f"data.path={tmp_path}/d.csv"]
+    cfg = compose_config("train", [f"data={name}", *extra], tmp_path)
+    dataset = instantiate(cfg.data, "data")
+    assert len(dataset.train) > len(dataset.val) > 0 and dataset.num_classes >= 2
+
+
+@pytest.mark.parametrize("name", options("model"))
+def test_model_and_its_tokenizer(name, tmp_path):
+    cfg = compose_config("train", [f"model={name}"], tmp_path)
+    validate_config(cfg)
+    model = instantiate(cfg.model, "model", vocab_size=cfg.tokenizer.vocab_size, num_classes=3)
+    ids = torch.randint(1, 100, (2, 7))
+    assert model.eval()(ids, torch.ones_like(ids, dtype=torch.bool)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", options("tokenizer"))
+def test_tokenizer(name, tmp_path):
+    validate_config(compose_config("train", [f"tokenizer={name}"], tmp_path))
+
+
+@pytest.mark.parametrize("group", ["trainer", "logger", "callbacks"])
+def test_trainer_logger_callbacks(group, tmp_path):
+    for name in options(group):
+        if group == "trainer" and name in ("gpu", "ddp") and not torch.cuda.is_available():
+            continue
+        cfg = compose_config("train", [f"{group}={name}"], tmp_path / name)
+        make_callbacks(cfg), make_loggers(cfg)
+        assert make_trainer(cfg) is not None
+
+
+@pytest.mark.parametrize("name", options("experiment"))
+def test_experiment(name, tmp_path):
+    validate_config(compose_config("train", [f"experiment={name}"], tmp_path))
+
+
+@pytest.mark.parametrize("name", options("search"))
+def test_search_space_applies_to_its_family(name, tmp_path):
+    model = name if name in options("model") else "mha"
+    cfg = compose_config("tune", [f"model={model}", f"search={name}"], tmp_path)
+    space, derived = param_space(cfg.search), derived_values(cfg.search)
+    base = base_training_config(cfg)
+    check_keys(OmegaConf.create(base), space, derived)
+    sample = {k: (v["grid_search"][0] if isinstance(v, dict) else v.sample()) for k, v in space.items()}
+    validate_config(apply_params(OmegaConf.create(base), sample, derived))
+
+
+@pytest.mark.parametrize("group", ["searcher", "scheduler"])
+def test_searchers_and_schedulers(group, tmp_path):
+    for name in options(group):
+        cfg = compose_config("tune", [f"{group}={name}"], tmp_path)
+        assert hydra.utils.instantiate(cfg[group]) is not None
+
+
+@pytest.mark.parametrize("name", ["evaluate", "leaderboard"])
+def test_other_primary_configs_compose(name, tmp_path):
+    cfg = compose_config(name, [], tmp_path)
+    assert cfg.task_name == name
