@@ -6,15 +6,17 @@ import json
 import logging
 import math
 import shutil
+import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from ray import tune
 
-from attentune.errors import ConfigError
+from attentune.errors import AttentuneError, ConfigError
 from attentune.reports.leaderboard import write_leaderboard
 from attentune.reports.plots import plot_accuracy_latency, plot_learning_curves
 from attentune.reports.stats import mean_ci95
@@ -92,7 +94,7 @@ def rerun_top_k(studies: list[dict], metric: str, top_k: int, seeds: list[int], 
             tune.with_resources(tune.with_parameters(run_job, jobs=jobs), dict(cfg.resources)),
             param_space={"job": tune.grid_search(list(range(len(jobs))))},
             tune_config=tune.TuneConfig(metric=metric, mode="max", max_concurrent_trials=cfg.max_concurrent),
-            run_config=tune.RunConfig(name="seeds", storage_path=str(cfg.sweep_dir), verbose=1),
+            run_config=tune.RunConfig(name="seeds", storage_path=str(Path(cfg.sweep_dir).resolve()), verbose=1),
         ).fit()
     runs = trial_table(results, metric, "max")
     runs["job"] = [json.loads(p)["job"] for p in runs["params"]]
@@ -194,11 +196,19 @@ def select(cfg: DictConfig) -> dict[str, Any]:
 
 
 class SelectionCallback(Callback):
-    """Hydra callback: run model selection once all studies of a ``-m`` sweep have finished."""
+    """Hydra callback: run model selection once all studies of a ``-m`` sweep have finished.
+
+    Hydra turns a callback's exception into a warning; a failed selection must fail the command instead.
+    """
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from omegaconf import open_dict
-
         with open_dict(config):
             config.sweep_dir = config.hydra.sweep.dir
-        select(config)
+        try:
+            select(config)
+        except AttentuneError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except Exception:
+            traceback.print_exc()
+            raise SystemExit(1) from None
