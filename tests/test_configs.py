@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from attentune.tasks.build import make_callbacks, make_loggers, make_trainer, validate_config
+from attentune.tasks.build import make_trainer, validate_config
 from attentune.tasks.instantiate import instantiate
 from attentune.tuning.space import apply_params, derived_values, param_space
 from attentune.tuning.study import base_training_config, check_keys
@@ -52,7 +52,6 @@ def test_trainer_logger_callbacks(group, tmp_path):
         if group == "trainer" and name in ("gpu", "ddp") and not torch.cuda.is_available():
             continue
         cfg = compose_config("train", [f"{group}={name}"], tmp_path / name)
-        make_callbacks(cfg), make_loggers(cfg)
         assert make_trainer(cfg) is not None
 
 

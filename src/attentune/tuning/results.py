@@ -27,7 +27,8 @@ REPORTED = (
 def trial_status(result: tune.Result) -> str:
     if result.error is not None:
         return "ERROR"
-    return "TERMINATED" if (result.metrics or {}).get("final") else "STOPPED"  # STOPPED: pruned by the scheduler
+    # STOPPED: by the scheduler or the time budget, before the final report
+    return "TERMINATED" if (result.metrics or {}).get("final") else "STOPPED"
 
 
 def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFrame:

@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import shutil
-import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,11 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 from ray import tune
 
-from attentune.errors import AttentuneError, ConfigError
+from attentune.errors import ConfigError
 from attentune.reports.leaderboard import write_leaderboard
 from attentune.reports.plots import plot_accuracy_latency, plot_learning_curves
 from attentune.reports.stats import mean_ci95
+from attentune.tasks.cli import run_task
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import ray_session
 from attentune.tuning.results import trial_table
@@ -205,10 +205,7 @@ class SelectionCallback(Callback):
         with open_dict(config):
             config.sweep_dir = config.hydra.sweep.dir
         try:
-            select(config)
-        except AttentuneError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+            run_task(select, config)  # user errors: one line, exit 2
         except Exception:
             traceback.print_exc()
             raise SystemExit(1) from None

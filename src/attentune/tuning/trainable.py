@@ -15,6 +15,8 @@ from ray import tune
 from attentune.tasks.train import train
 from attentune.tuning.space import apply_params
 
+RESUME_FILE = "resume.ckpt"  # the full training state a paused or interrupted trial continues from
+
 
 class TuneReporter(L.Callback):
     """After each validation epoch, report the monitored metric's best value so far to Ray Tune, with a
@@ -44,9 +46,6 @@ class TuneReporter(L.Callback):
         with tempfile.TemporaryDirectory() as tmp:
             trainer.save_checkpoint(Path(tmp) / RESUME_FILE)
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(tmp))
-
-
-RESUME_FILE = "resume.ckpt"
 
 
 def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str]) -> None:
