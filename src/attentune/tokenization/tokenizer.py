@@ -90,7 +90,8 @@ def _renumber_wordpiece(tok: Tokenizer) -> None:
 
     The trainer breaks frequency ties in hash-map order, so the same texts give the same vocabulary with
     different ids from run to run; WordPiece encodes by the vocabulary *set*, so renumbering is safe and
-    makes ``seed=`` runs repeatable.
+    makes ids repeatable. Known limit: the trainer's merges themselves can differ between runs when
+    pair frequencies tie, so a WordPiece vocabulary is not always identical run to run (BPE's is).
     """
     vocab = tok.get_vocab()
     ordered = SPECIAL_TOKENS + sorted(t for t in vocab if t not in SPECIAL_TOKENS)
