@@ -1,10 +1,8 @@
 import pytest
 import torch
-from tokenizers import models
 
 from attentune.errors import ConfigError
 from attentune.tokenization import Collator, build_tokenizer, load_tokenizer
-from attentune.tokenization.tokenizer import _renumber_wordpiece
 
 TEXTS = ["The movie was great fun", "the plot was dull and slow", "Great acting, dull plot!"] * 20
 
@@ -19,23 +17,23 @@ def test_trained_tokenizers_share_the_pad_and_cls_convention(kind):
     assert tok.get_vocab_size() <= 400
 
 
-@pytest.mark.parametrize("kind", ["bpe", "char"])
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe", "char"])
 def test_training_is_deterministic(kind):
-    texts = [f"token{i % 37} common words here {i % 11}" for i in range(400)]
-    first = build_tokenizer(texts, kind=kind, vocab_size=300, min_frequency=1)
-    for _ in range(4):
-        assert build_tokenizer(texts, kind=kind, vocab_size=300, min_frequency=1).to_str() == first.to_str()
+    # Many equally frequent pieces: HF's WordPiece trainer alone breaks these ties differently run to run
+    # (its continuation pieces get ids in hash order), which used to change the vocabulary itself.
+    texts = [f"token{i % 37} common words here {i % 11} x{i % 13}y{i % 7}" for i in range(400)]
+    first = build_tokenizer(texts, kind=kind, vocab_size=120, min_frequency=1)
+    for _ in range(6):
+        assert build_tokenizer(texts, kind=kind, vocab_size=120, min_frequency=1).to_str() == first.to_str()
 
 
-def test_wordpiece_ids_do_not_depend_on_the_trainers_hash_order():
-    # HF's WordPiece trainer hands out ids in hash order; the same vocabulary must always get the same ids.
+def test_wordpiece_continuation_pieces_are_plain_vocabulary():
     tok = build_tokenizer(TEXTS, kind="wordpiece", vocab_size=200, min_frequency=1)
     vocab = tok.get_vocab()
-    shuffled = dict(zip(reversed(sorted(vocab, key=vocab.get)), range(len(vocab)), strict=True))
-    tok.model = models.WordPiece(vocab=shuffled, unk_token="[UNK]")
-    assert tok.get_vocab() != vocab
-    _renumber_wordpiece(tok)
-    assert tok.get_vocab() == vocab
+    assert [t for t, i in sorted(vocab.items(), key=lambda kv: kv[1])[:4]] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+    assert "##t" in vocab
+    special = {t.content for t in tok.get_added_tokens_decoder().values()}
+    assert special == {"[PAD]", "[UNK]", "[CLS]", "[SEP]"}
 
 
 def test_truncation_to_max_length():

@@ -27,6 +27,7 @@ class TextDataModule(L.LightningDataModule):
         batch_size: int = 32,
         eval_batch_size: int = 256,
         num_workers: int = 0,
+        encoded: dict | None = None,
     ) -> None:
         super().__init__()
         self.dataset = dataset
@@ -35,7 +36,8 @@ class TextDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
-        self._encoded: dict[str, list[tuple[list[int], int]]] = {}
+        # ``encoded``: a dict to fill (or already filled) by split name, shared with other runs on this data.
+        self._encoded: dict[str, list[tuple[list[int], int]]] = {} if encoded is None else encoded
 
     def setup(self, stage: str | None = None) -> None:
         for name in ("train", "val", "test"):

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from attentune.errors import ConfigError
 from attentune.models.attention import ATTENTION_BACKENDS, MultiHeadAttention, dropout, dropout_add, linear
+from attentune.models.embeddings import check_pretrained_embeddings, init_pretrained
 from attentune.models.heads import POOLING_KINDS, ClassificationHead, Pooler
 from attentune.models.positional import POSITIONAL_KINDS, RotaryEmbedding, build_positional
 
@@ -40,6 +41,7 @@ class EncoderConfig:
     rope_base: float = 10000.0
     attention_backend: str = "sdpa"  # sdpa | explicit (need_weights always uses explicit)
     onednn: bool = True  # fp32 CPU linears through oneDNN (see attention.linear)
+    pretrained_embeddings: str | None = None  # null | glove (copied in by ``init_embeddings(vocab)``)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "num_classes", "d_model", "num_heads", "num_layers", "max_length"):
@@ -75,6 +77,7 @@ class EncoderConfig:
         for name in ("layer_norm_eps", "rope_base"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"model: {name} must be > 0, got {getattr(self, name)!r}")
+        check_pretrained_embeddings(self.pretrained_embeddings, self.d_model)
 
     @property
     def head_dim(self) -> int:
@@ -196,6 +199,7 @@ class AttentionClassifier(nn.Module):
         rope_base: float = 10000.0,
         attention_backend: str = "sdpa",
         onednn: bool = True,
+        pretrained_embeddings: str | None = None,
     ):
         super().__init__()
         # every argument is an EncoderConfig field (tests keep names and defaults in sync)
@@ -221,6 +225,20 @@ class AttentionClassifier(nn.Module):
         if return_attention:
             return EncoderOutput(logits=logits, attentions=attentions)
         return logits
+
+    @torch.no_grad()
+    def init_embeddings(self, vocab: dict[str, int]) -> int:
+        """Copy in ``config.pretrained_embeddings`` vectors for ``vocab``; returns how many were found.
+
+        The table is then rescaled to the std of the default initialisation (d_model^-0.5): forward
+        multiplies token embeddings by sqrt(d_model), and raw GloVe at that scale would drown the positions.
+        """
+        table = self.encoder.embed_tokens.weight
+        found = init_pretrained(self.encoder.embed_tokens, vocab, self.config.pretrained_embeddings)
+        if found:
+            rows = torch.arange(table.shape[0]) != self.config.pad_token_id
+            table.mul_(self.config.d_model**-0.5 / table[rows].std())
+        return found
 
     def num_parameters(self, trainable_only: bool = True) -> int:
         return num_parameters(self, trainable_only)

@@ -15,7 +15,8 @@ from attentune.errors import ConfigError, DataError
 from attentune.tasks.build import make_trainer
 from attentune.tasks.checkpoint import load_run
 from attentune.tasks.instantiate import instantiate
-from attentune.tasks.train import METRICS_FILE, encoder_of, write_json
+from attentune.tasks.prepare import encoder_of
+from attentune.tasks.train import METRICS_FILE, write_json
 from attentune.tokenization import Collator
 
 log = logging.getLogger(__name__)

@@ -14,18 +14,15 @@ from omegaconf import DictConfig, OmegaConf
 from attentune.data.datamodule import TextDataModule
 from attentune.errors import ConfigError
 from attentune.lit import ClassificationModule
-from attentune.tasks.build import make_model, make_tokenizer, make_trainer, to_plain, validate_config
+from attentune.tasks.build import make_model, make_trainer, to_plain, validate_config
 from attentune.tasks.instantiate import instantiate
 from attentune.tasks.latency import measure_latency
+from attentune.tasks.prepare import encoder_of, prepare_data
 from attentune.tokenization import Collator
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
-
-
-def encoder_of(tokenizer):
-    return lambda texts: [e.ids for e in tokenizer.encode_batch(list(texts))]
 
 
 def train(
@@ -45,9 +42,11 @@ def train(
     validate_config(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    dataset = instantiate(cfg.data, "data")
-    tokenizer = make_tokenizer(cfg, dataset)
-    datamodule = TextDataModule(dataset, encoder_of(tokenizer), Collator(pad_id=0), batch_size=cfg.batch_size)
+    data = prepare_data(cfg)
+    dataset, tokenizer = data.dataset, data.tokenizer
+    datamodule = TextDataModule(
+        dataset, encoder_of(tokenizer), Collator(pad_id=0), batch_size=cfg.batch_size, encoded=data.encoded
+    )
     model = make_model(cfg.model, tokenizer.get_vocab_size(), dataset.num_classes, tokenizer.get_vocab())
 
     out.mkdir(parents=True, exist_ok=True)

@@ -49,9 +49,13 @@ def build_tokenizer(
         tok.no_padding()  # the shipped file pads everything to 128; we pad per batch
     else:
         tok = _untrained(kind, lowercase)
-        tok.train_from_iterator(texts, _trainer(kind, vocab_size, min_frequency), length=len(texts))
         if kind == "wordpiece":
-            _renumber_wordpiece(tok)
+            tok.model = models.WordPiece(
+                vocab=_wordpiece_vocab(texts, vocab_size, min_frequency, lowercase), unk_token=UNK
+            )
+            tok.add_special_tokens(SPECIAL_TOKENS)
+        else:
+            tok.train_from_iterator(texts, _trainer(kind, vocab_size, min_frequency), length=len(texts))
         tok.post_processor = processors.TemplateProcessing(
             single=f"{CLS} $A", special_tokens=[(CLS, tok.token_to_id(CLS))]
         )
@@ -85,23 +89,32 @@ def _untrained(kind: str, lowercase: bool) -> Tokenizer:
     return tok
 
 
-def _renumber_wordpiece(tok: Tokenizer) -> None:
-    """Give WordPiece ids in a fixed order (specials, then sorted tokens).
+def _wordpiece_vocab(texts: Sequence[str], vocab_size: int, min_frequency: int, lowercase: bool) -> dict[str, int]:
+    """Train a WordPiece vocabulary the same way every time, with ids in a fixed order (specials, then sorted).
 
-    The trainer breaks frequency ties in hash-map order, so the same texts give the same vocabulary with
-    different ids from run to run; WordPiece encodes by the vocabulary *set*, so renumbering is safe and
-    makes ids repeatable. Known limit: the trainer's merges themselves can differ between runs when
-    pair frequencies tie, so a WordPiece vocabulary is not always identical run to run (BPE's is).
+    HF's trainer numbers the ``##x`` continuation pieces in hash-map order as it meets them, and breaks
+    ties between equally frequent merges by id, so the same texts could give a different vocabulary from
+    run to run. Registering every continuation piece up front, sorted, as a trainer special token gives
+    them fixed ids; they are ordinary vocabulary entries of the final tokenizer, not special tokens.
     """
-    vocab = tok.get_vocab()
+    scratch = _untrained("wordpiece", lowercase)
+    words = {
+        word
+        for text in texts
+        for word, _ in scratch.pre_tokenizer.pre_tokenize_str(scratch.normalizer.normalize_str(text))
+    }
+    continuations = ["##" + c for c in sorted({c for word in words for c in word[1:]})]
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS + continuations, min_frequency=min_frequency
+    )
+    scratch.train_from_iterator(texts, trainer, length=len(texts))
+    vocab = scratch.get_vocab()
     ordered = SPECIAL_TOKENS + sorted(t for t in vocab if t not in SPECIAL_TOKENS)
-    tok.model = models.WordPiece(vocab={t: i for i, t in enumerate(ordered)}, unk_token=UNK)
+    return {t: i for i, t in enumerate(ordered)}
 
 
 def _trainer(kind: str, vocab_size: int, min_frequency: int) -> trainers.Trainer:
     common = dict(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=min_frequency)
-    if kind == "wordpiece":
-        return trainers.WordPieceTrainer(**common)
     if kind == "bpe":
         return trainers.BpeTrainer(**common, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     return trainers.WordLevelTrainer(**common)

@@ -25,6 +25,8 @@ from attentune.tuning.cluster import ray_session
 from attentune.tuning.results import trial_table
 from attentune.tuning.trainable import run_job
 
+SEEDS_DIR = "seeds"  # the multi-seed re-runs, a Ray Tune experiment under the sweep directory
+
 log = logging.getLogger(__name__)
 
 
@@ -89,12 +91,17 @@ def rerun_top_k(studies: list[dict], metric: str, top_k: int, seeds: list[int], 
             )
     if not jobs:
         return pd.DataFrame()
+    storage = Path(cfg.sweep_dir).resolve()
     with ray_session(cfg.ray):
         results = tune.Tuner(
-            tune.with_resources(tune.with_parameters(run_job, jobs=jobs), dict(cfg.resources)),
+            tune.with_resources(
+                tune.with_parameters(run_job, jobs=jobs, study_path=str(storage / SEEDS_DIR)), dict(cfg.resources)
+            ),
             param_space={"job": tune.grid_search(list(range(len(jobs))))},
-            tune_config=tune.TuneConfig(metric=metric, mode="max", max_concurrent_trials=cfg.max_concurrent),
-            run_config=tune.RunConfig(name="seeds", storage_path=str(Path(cfg.sweep_dir).resolve()), verbose=1),
+            tune_config=tune.TuneConfig(
+                metric=metric, mode="max", max_concurrent_trials=cfg.max_concurrent, reuse_actors=cfg.reuse_actors
+            ),
+            run_config=tune.RunConfig(name=SEEDS_DIR, storage_path=str(storage), verbose=1),
         ).fit()
     runs = trial_table(results, metric, "max")
     runs["job"] = [json.loads(p)["job"] for p in runs["params"]]

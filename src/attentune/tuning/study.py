@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ TRAIN_KEYS_EXCLUDED = (
     "resume",
     "keep_checkpoints",
     "time_budget_s",
+    "reuse_actors",
     "selection",
 )
 
@@ -85,8 +87,9 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     metric, mode = cfg.monitor.metric, cfg.monitor.mode
     restore_from = resolve_resume(cfg.resume, out)
+    study_path = restore_from or out / STUDY_DIR
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, base=base, derived=derived),
+        tune.with_parameters(run_trial, base=base, derived=derived, study_path=str(study_path.resolve())),
         {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu},
     )
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -94,9 +97,7 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
         if restore_from:
             log.info("resuming study %s", restore_from)
             tuner = tune.Tuner.restore(str(restore_from), trainable=trainable, resume_errored=False)
-            study_path = restore_from
         else:
-            study_path = out / STUDY_DIR
             tuner = tune.Tuner(
                 trainable,
                 param_space=space,
@@ -108,6 +109,7 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                     num_samples=cfg.num_samples,
                     max_concurrent_trials=cfg.max_concurrent,
                     time_budget_s=cfg.get("time_budget_s"),
+                    reuse_actors=cfg.reuse_actors,
                 ),
                 run_config=tune.RunConfig(
                     name=STUDY_DIR,
@@ -118,7 +120,9 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                     verbose=1,
                 ),
             )
+        start = time.perf_counter()
         results = tuner.fit()
+        search_seconds = time.perf_counter() - start
     table = trial_table(results, metric, mode)
     table.to_csv(out / "trials.csv", index=False)
     summary = {
@@ -129,6 +133,7 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
         "study_path": str(study_path),
         "trials": len(table),
         "failed": int((table["status"] == "ERROR").sum()),
+        "search_seconds": round(search_seconds, 2),
     }
     write_json(out / "study.json", summary)
     write_json(out / "base_config.json", {"base": base, "derived": derived})

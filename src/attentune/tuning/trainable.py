@@ -48,10 +48,14 @@ class TuneReporter(L.Callback):
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
-def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str]) -> None:
-    """Function trainable: ``base`` is the training config, ``params`` the sampled values."""
+def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study_path: str) -> None:
+    """Function trainable: ``base`` is the training config, ``params`` the sampled values.
+
+    The run directory is the trial's directory in the study (``study_path``, on a filesystem every node
+    sees), not Ray's local working directory: a worker reused for the next trial would not sync that.
+    """
     cfg = apply_params(OmegaConf.create(base), params, derived)
-    trial_dir = Path(tune.get_context().get_trial_dir())
+    trial_dir = Path(study_path) / Path(tune.get_context().get_trial_dir()).name
     cfg.paths.output_dir = str(trial_dir)
     monitor = cfg.monitor
     resume_from = None
@@ -65,10 +69,10 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str]) -> No
     tune.report({**_numeric(metrics), monitor.metric: metrics[f"{monitor.metric}_best"], "final": True})
 
 
-def run_job(params: dict[str, Any], jobs: list[dict]) -> None:
+def run_job(params: dict[str, Any], jobs: list[dict], study_path: str) -> None:
     """Trainable over a list of prepared runs (``{"base", "params", "derived"}``), picked by ``params["job"]``."""
     job = jobs[params["job"]]
-    run_trial(job["params"], job["base"], job["derived"])
+    run_trial(job["params"], job["base"], job["derived"], study_path)
 
 
 def _numeric(metrics: dict) -> dict[str, float]:
