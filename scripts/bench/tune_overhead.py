@@ -1,8 +1,11 @@
 """Per-trial platform overhead of a search: attentune's tune.py vs bare Ray Tune with a no-op trainable.
 
 Runs N trivial trials (tiny model, a few steps) through the real ``src/tune.py`` and N no-op trials through
-bare Ray Tune, each with the same concurrency, and prints seconds per trial beyond the time spent inside the
-trainables: ``(wall * concurrency - sum(trial time)) / N``. Must run in a loopback-only network namespace:
+bare Ray Tune, each with the same concurrency. Wall time is ``Tuner.fit``'s in both. Prints seconds per trial
+beyond the time spent inside the trainables, ``(wall * concurrency - sum(trial time)) / N``, and beyond the
+time inside Lightning's ``fit`` (so data, tokenizer, test, latency and logging set-up count as overhead).
+Trials log to CSV and W&B offline (tune.py's default); add ``logger=csv`` to leave W&B out. Must run in a
+loopback-only network namespace:
 
     unshare -rn sh -c 'ip link set lo up && .venv/bin/python scripts/bench/tune_overhead.py --trials 50'
 """
@@ -29,7 +32,7 @@ TINY = [
 ]
 
 
-def bare_ray(trials: int, concurrency: int) -> tuple[float, float]:
+def bare_ray(trials: int, concurrency: int, overrides: list[str]) -> tuple[float, float, float]:
     import ray
     from ray import tune
 
@@ -57,7 +60,7 @@ def bare_ray(trials: int, concurrency: int) -> tuple[float, float]:
     return wall, inside, inside
 
 
-def attentune_search(trials: int, concurrency: int) -> tuple[float, float]:
+def attentune_search(trials: int, concurrency: int, overrides: list[str]) -> tuple[float, float, float]:
     import pandas as pd
 
     with tempfile.TemporaryDirectory() as out:
@@ -67,6 +70,7 @@ def attentune_search(trials: int, concurrency: int) -> tuple[float, float]:
                 sys.executable,
                 "src/tune.py",
                 *TINY,
+                *overrides,
                 f"num_samples={trials}",
                 f"max_concurrent={concurrency}",
                 f"ray.num_cpus={concurrency}",
@@ -92,11 +96,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("overrides", nargs="*", help="extra tune.py overrides, e.g. logger=csv")
     args = parser.parse_args()
     print(f"{args.trials} trials, {args.concurrency} at a time")
     print(f"{'':>22} {'search s':>9} {'in trials s':>12} {'in fit s':>9} {'beyond trial s':>15} {'beyond fit s':>13}")
     for name, fn in (("bare Ray Tune (no-op)", bare_ray), ("attentune tune.py", attentune_search)):
-        wall, inside, fit = fn(args.trials, args.concurrency)
+        wall, inside, fit = fn(args.trials, args.concurrency, args.overrides)
         slots = wall * args.concurrency
         print(
             f"{name:>22} {wall:9.1f} {inside:12.1f} {fit:9.1f} {(slots - inside) / args.trials:15.2f}"

@@ -134,7 +134,6 @@ def test_cnn_window_reads_neighbouring_tokens():
         ("bow", {"embed_dim": 0}, "embed_dim must be >= 1"),
         ("cnn", {"pad_token_id": V}, "pad_token_id must be in [0, vocab_size)"),
         ("cnn", {"pretrained_embeddings": "word2vec"}, "unknown pretrained_embeddings 'word2vec'"),
-        ("bilstm", {"pretrained_embeddings": "glove"}, "glove embeddings need embed_dim >= 50, got 16"),
     ],
 )
 def test_invalid_hyperparameters_raise_config_error(name, overrides, message):

@@ -69,8 +69,42 @@ def test_init_embeddings_is_a_no_op_without_pretrained_embeddings():
     assert torch.equal(model.embedding.weight, before)
 
 
+def test_narrow_tables_get_glove_projected_onto_its_principal_directions():
+    words = ["good", "great", "fine", "bad", "awful", "table", "chair", "desk", "movie", "film", "the", "cat"]
+    vocab = {"[PAD]": 0} | {w: i + 1 for i, w in enumerate(words)}
+    emb = build_token_embedding(len(vocab), 8)
+    assert glove_init(emb, vocab) == len(words)
+    w = emb.weight.detach()[1:]  # (12, 8)
+    centered = torch.from_numpy(_vectors(words))
+    centered -= centered.mean(0)
+    # as much of the words' spread as any 8 directions can hold: the top 8 singular values (truncating to
+    # GloVe's first 8 dims would not)
+    assert torch.allclose(torch.linalg.svdvals(w), torch.linalg.svdvals(centered)[:8], rtol=1e-4)
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(w[0], w[1], dim=0) > cos(w[0], w[5], dim=0)  # good ~ great, more than good ~ table
+
+
+def _vectors(words: list[str]) -> np.ndarray:
+    index = pd.read_parquet(str(GLOVE / "glove_6B_index.parquet"))["index"]
+    vectors = np.load(str(GLOVE / "glove_6B_50d_emb.npy"), mmap_mode="r")
+    rows = pd.Index(index).get_indexer(words)
+    return np.asarray(vectors[rows], dtype=np.float32)
+
+
 def test_glove_init_errors():
-    with pytest.raises(ConfigError, match="glove embeddings need embed_dim >= 50, got 32"):
-        glove_init(build_token_embedding(10, 32), {"the": 1})
     with pytest.raises(ConfigError, match="vocabulary ids do not fit the embedding table"):
         glove_init(build_token_embedding(10, 50), {"the": 10})
+
+
+def test_attention_encoder_takes_glove_at_its_own_embedding_scale(glove):
+    from attentune.models.encoder import AttentionClassifier
+
+    vocab = {"[PAD]": 0, "[CLS]": 1, "the": 2, "cat": 3, "good": 4, "##s": 5}
+    model = AttentionClassifier(len(vocab), 2, d_model=64, num_heads=4, num_layers=1, pretrained_embeddings="glove")
+    assert model.init_embeddings(vocab) == 3
+    table = model.encoder.embed_tokens.weight.detach()
+    for row, word in ((2, "the"), (3, "cat"), (4, "good")):
+        direction = torch.nn.functional.cosine_similarity(table[row, :50], torch.from_numpy(glove[word]), dim=0)
+        assert direction > 0.9999 and (table[row, 50:] == 0).all()
+    assert table[1:].std() == pytest.approx(64**-0.5, rel=1e-3)  # what forward's sqrt(d_model) scale expects
+    assert (table[0] == 0).all()

@@ -68,6 +68,11 @@ def test_search_samples_valid_architectures_and_records_every_trial(tmp_path):
     assert finished[["test/acc", "num_params", "train_seconds", "latency_ms/b1", "latency_ms/b64"]].notna().all().all()
     summary = json.loads((tmp_path / "study.json").read_text())
     assert summary["trials"] == 4 and summary["failed"] == 0
+    for trial_dir in trials["trial_dir"].map(Path):  # CSV and an offline W&B run per trial, stopped ones too
+        assert (trial_dir / "csv" / "metrics.csv").is_file()
+        (run,) = (trial_dir / "wandb").glob("offline-run-*/*.wandb")
+        record = run.read_bytes()  # protobuf records: the group (study) and name (trial) as plain strings
+        assert b"mha_mr" in record and trial_dir.name.encode() in record
 
 
 def user_search_space(tmp_path: Path, text: str) -> list[str]:

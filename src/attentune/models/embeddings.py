@@ -36,8 +36,6 @@ def check_pretrained_embeddings(name: str | None, embed_dim: int) -> None:
     if name not in PRETRAINED_EMBEDDINGS:
         choices = ", ".join(PRETRAINED_EMBEDDINGS)
         raise ConfigError(f"model: unknown pretrained_embeddings {name!r}; choose null or one of {choices}")
-    if embed_dim < GLOVE_DIM:
-        raise ConfigError(f"model: {name} embeddings need embed_dim >= {GLOVE_DIM}, got {embed_dim}")
 
 
 def init_pretrained(embedding: nn.Embedding, vocab: dict[str, int], name: str | None) -> int:
@@ -76,10 +74,11 @@ def glove_word(token: str) -> str | None:
 def glove_init(embedding: nn.Embedding, vocab: dict[str, int]) -> int:
     """Copy GloVe-50d vectors into the rows of ``embedding`` for the tokens of ``vocab`` found in GloVe.
 
-    Found rows get the GloVe vector in their first 50 dims and zeros after (when ``embed_dim > 50``).
-    Rows not found (special tokens, ``##`` pieces, rare words) are redrawn from N(0, s²) with s the
-    standard deviation of GloVe's entries, so they start at the same scale. The padding row stays zero.
-    Returns the number of tokens found. Needs ``embedding_dim >= 50`` (ConfigError otherwise).
+    Found rows get the GloVe vector in their first 50 dims and zeros after (when ``embed_dim > 50``);
+    a narrower table gets the found words' vectors projected onto their top ``embed_dim`` principal
+    directions (a search may sample d_model 32). Rows not found (special tokens, ``##`` pieces, rare
+    words) are redrawn from N(0, s²) with s the standard deviation of GloVe's entries, so they start at
+    the same scale. The padding row stays zero. Returns the number of tokens found.
     """
     check_pretrained_embeddings("glove", embedding.embedding_dim)
     size = embedding.num_embeddings
@@ -91,11 +90,16 @@ def glove_init(embedding: nn.Embedding, vocab: dict[str, int]) -> int:
     found = rows >= 0
     token_ids = torch.as_tensor([i for i, _ in pairs], dtype=torch.long)[torch.from_numpy(found)]
     hits = torch.from_numpy(np.asarray(vectors[rows[found]], dtype=np.float32))  # (N_found, 50)
+    dim = embedding.embedding_dim
+    if dim < GLOVE_DIM and len(hits) > 1:  # keep the directions along which these words differ most
+        centered = hits - hits.mean(0)
+        _, _, vh = torch.linalg.svd(centered, full_matrices=False)  # vh (min(N, 50), 50)
+        hits = centered @ vh[:dim].T  # (N_found, <= dim)
 
     weight = embedding.weight
     weight.normal_(0.0, float(np.std(vectors)))
     weight[token_ids] = 0.0
-    weight[token_ids, :GLOVE_DIM] = hits.to(weight.dtype)
+    weight[token_ids, : hits.shape[1]] = hits[:, :dim].to(weight.dtype)
     if embedding.padding_idx is not None:
         weight[embedding.padding_idx] = 0.0
     return len(token_ids)

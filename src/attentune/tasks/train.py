@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from attentune.data.datamodule import TextDataModule
@@ -36,9 +37,7 @@ def train(
     """
     out = Path(cfg.paths.output_dir)
     if (out / METRICS_FILE).exists():
-        raise ConfigError(
-            f"paths.output_dir: {out} already holds a finished run; choose another hydra.run.dir"
-        )
+        raise ConfigError(f"paths.output_dir: {out} already holds a finished run; choose another hydra.run.dir")
     validate_config(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
 
@@ -69,41 +68,49 @@ def train(
     )
     trainer = make_trainer(cfg, extra_callbacks=callbacks or [])
 
-    start = time.perf_counter()
-    # Our own full-state checkpoint (optimizer, loops, callbacks): not a weights-only file.
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=False if resume_from else None)
-    train_seconds = time.perf_counter() - start
-    val_acc_best = trainer.callback_metrics.get("val/acc_best")
+    metrics: dict = {}
+    try:
+        start = time.perf_counter()
+        # Our own full-state checkpoint (optimizer, loops, callbacks): not a weights-only file.
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=False if resume_from else None)
+        train_seconds = time.perf_counter() - start
+        val_acc_best = trainer.callback_metrics.get("val/acc_best")
 
-    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
-    best_path = checkpoint.best_model_path if checkpoint else ""
-    best_score = (
-        checkpoint.best_model_score
-        if checkpoint and checkpoint.best_model_score is not None
-        else val_acc_best
-    )
-    # fast_dev_run and checkpoint-less configs test the final weights.
-    (test_metrics,) = trainer.test(
-        module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True
-    )
+        checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+        best_path = checkpoint.best_model_path if checkpoint else ""
+        best_score = (
+            checkpoint.best_model_score if checkpoint and checkpoint.best_model_score is not None else val_acc_best
+        )
+        # fast_dev_run and checkpoint-less configs test the final weights.
+        (test_metrics,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True)
 
-    metrics = {
-        **{k: float(v) for k, v in test_metrics.items()},
-        "val/acc_best": float(val_acc_best) if val_acc_best is not None else float("nan"),
-        # The monitored metric at the best checkpoint (the tuner ranks trials by it).
-        f"{cfg.monitor.metric}_best": float(best_score) if best_score is not None else float("nan"),
-        "num_params": sum(p.numel() for p in model.parameters()),
-        "train_seconds": round(train_seconds, 3),
-        "epochs": trainer.current_epoch,
-        "train_tokens": datamodule.num_tokens("train"),
-        "best_checkpoint": best_path,
-    }
-    if cfg.get("latency"):
-        test_ids = [ids for ids, _ in datamodule.encoded("test")]
-        metrics |= measure_latency(module.model, test_ids, datamodule.collate_fn, cfg.latency.batch_sizes)
+        metrics = {
+            **{k: float(v) for k, v in test_metrics.items()},
+            "val/acc_best": float(val_acc_best) if val_acc_best is not None else float("nan"),
+            # The monitored metric at the best checkpoint (the tuner ranks trials by it).
+            f"{cfg.monitor.metric}_best": float(best_score) if best_score is not None else float("nan"),
+            "num_params": sum(p.numel() for p in model.parameters()),
+            "train_seconds": round(train_seconds, 3),
+            "epochs": trainer.current_epoch,
+            "train_tokens": datamodule.num_tokens("train"),
+            "best_checkpoint": best_path,
+        }
+        if cfg.get("latency"):
+            test_ids = [ids for ids, _ in datamodule.encoded("test")]
+            metrics |= measure_latency(module.model, test_ids, datamodule.collate_fn, cfg.latency.batch_sizes)
+    finally:  # also when Ray stops the trial (SystemExit in its thread): the next run here starts its own
+        _finish_wandb(trainer, metrics)
     write_json(out / METRICS_FILE, metrics)
     log.info("metrics: %s", json.dumps(metrics))
     return metrics
+
+
+def _finish_wandb(trainer: L.Trainer, metrics: dict) -> None:
+    """Close the run's W&B run, with the final numbers (test, size, latency) in its summary."""
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+            logger.experiment.finish()
 
 
 def write_json(path: Path, data: dict) -> None:

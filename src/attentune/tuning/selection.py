@@ -23,7 +23,7 @@ from attentune.tasks.cli import run_task
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import ray_session
 from attentune.tuning.results import trial_table
-from attentune.tuning.trainable import run_job
+from attentune.tuning.trainable import run_job, trainable
 
 SEEDS_DIR = "seeds"  # the multi-seed re-runs, a Ray Tune experiment under the sweep directory
 
@@ -95,7 +95,7 @@ def rerun_top_k(studies: list[dict], metric: str, top_k: int, seeds: list[int], 
     with ray_session(cfg.ray):
         results = tune.Tuner(
             tune.with_resources(
-                tune.with_parameters(run_job, jobs=jobs, study_path=str(storage / SEEDS_DIR)), dict(cfg.resources)
+                trainable(run_job, jobs=jobs, study_path=str(storage / SEEDS_DIR)), dict(cfg.resources)
             ),
             param_space={"job": tune.grid_search(list(range(len(jobs))))},
             tune_config=tune.TuneConfig(

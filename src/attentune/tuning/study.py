@@ -19,7 +19,7 @@ from attentune.tasks.train import write_json
 from attentune.tuning.cluster import ray_session
 from attentune.tuning.results import KeepTopCheckpoints, trial_table
 from attentune.tuning.space import derived_values, param_space
-from attentune.tuning.trainable import run_trial
+from attentune.tuning.trainable import run_trial, trainable
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ def base_training_config(cfg: DictConfig) -> dict:
     values (``max_length`` reaches ``model.max_length``); only what needs Hydra's runtime is fixed here."""
     train_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in TRAIN_KEYS_EXCLUDED])
     train_cfg.paths.output_dir = None  # each trial writes to its own trial directory
+    wandb = (train_cfg.get("logger") or {}).get("wandb")
+    if wandb is not None and wandb.get("group") is None:
+        wandb.group = cfg.study_name  # W&B groups a study's trials (each run is named after its trial)
     for key in ("path", "train_path", "val_path", "test_path"):  # trials run in other working directories
         if train_cfg.data.get(key):
             train_cfg.data[key] = hydra.utils.to_absolute_path(train_cfg.data[key])
@@ -88,18 +91,18 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     metric, mode = cfg.monitor.metric, cfg.monitor.mode
     restore_from = resolve_resume(cfg.resume, out)
     study_path = restore_from or out / STUDY_DIR
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, base=base, derived=derived, study_path=str(study_path.resolve())),
+    trial = tune.with_resources(
+        trainable(run_trial, base=base, derived=derived, study_path=str(study_path.resolve())),
         {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu},
     )
     os.environ.setdefault("WANDB_MODE", "offline")
     with ray_session(cfg.ray):
         if restore_from:
             log.info("resuming study %s", restore_from)
-            tuner = tune.Tuner.restore(str(restore_from), trainable=trainable, resume_errored=False)
+            tuner = tune.Tuner.restore(str(restore_from), trainable=trial, resume_errored=False)
         else:
             tuner = tune.Tuner(
-                trainable,
+                trial,
                 param_space=space,
                 tune_config=tune.TuneConfig(
                     metric=metric,

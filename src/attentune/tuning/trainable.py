@@ -5,17 +5,21 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from omegaconf import OmegaConf
 from ray import tune
+from ray.train._internal.session import get_session
+from ray.tune.trainable.function_trainable import wrap_function
 
 from attentune.tasks.train import train
 from attentune.tuning.space import apply_params
 
 RESUME_FILE = "resume.ckpt"  # the full training state a paused or interrupted trial continues from
+STOP_WAIT_S = 30.0  # how long a stopped trial may take to close its run (W&B) before its worker exits
 
 
 class TuneReporter(L.Callback):
@@ -57,6 +61,9 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
     cfg = apply_params(OmegaConf.create(base), params, derived)
     trial_dir = Path(study_path) / Path(tune.get_context().get_trial_dir()).name
     cfg.paths.output_dir = str(trial_dir)
+    wandb = (cfg.get("logger") or {}).get("wandb")
+    if wandb is not None and wandb.get("name") is None:
+        wandb.name = trial_dir.name
     monitor = cfg.monitor
     resume_from = None
     checkpoint = tune.get_checkpoint()
@@ -77,3 +84,21 @@ def run_job(params: dict[str, Any], jobs: list[dict], study_path: str) -> None:
 
 def _numeric(metrics: dict) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+
+
+def trainable(fn: Callable[..., None], **params: Any) -> type[tune.Trainable]:
+    """``fn`` with ``params`` bound, as a Ray trainable class whose stop lets the trial's run close.
+
+    Ray stops a function trial (a scheduler's STOP, the end of a study) by raising ``SystemExit`` in its
+    training thread and, without waiting for the thread, ends the worker: ``train``'s clean-up (closing
+    the trial's W&B run) would be cut short and leave an empty run. Waiting for the thread here fixes it.
+    """
+
+    class Trial(wrap_function(tune.with_parameters(fn, **params))):
+        def cleanup(self) -> None:
+            session = get_session()
+            if session is not None:
+                session.finish(timeout=STOP_WAIT_S)  # stop at the next report and wait for the thread
+            super().cleanup()
+
+    return Trial
