@@ -1,0 +1,114 @@
+"""Search efficiency on mr with the mha space: how soon do ASHA and TPE + ASHA reach random search's best?
+
+For each seed, three studies run through the real ``src/tune.py`` with the same wall budget
+(``time_budget_s``): random search with FIFO (every trial runs all its epochs), random search with ASHA,
+and Optuna TPE with ASHA. From every trial's per-epoch reports (best validation accuracy so far) we build
+each study's best-so-far curve over study wall time, then print:
+
+- random's best validation accuracy and the time random took to reach it (``t_random``);
+- for ASHA and TPE + ASHA, the time they took to reach that same accuracy (``t``, "-" if never within the
+  budget) and ``t / t_random`` (target <= 1/3).
+
+Must run in a loopback-only network namespace (Ray):
+
+    unshare -rn sh -c 'ip link set lo up && .venv/bin/python scripts/bench/search_efficiency.py --seeds 1 2 3'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[2]
+METHODS = {
+    "random": ["searcher=random", "scheduler=fifo"],
+    "random+asha": ["searcher=random", "scheduler=asha"],
+    "tpe+asha": ["searcher=optuna", "scheduler=asha"],
+}
+METRIC = "val/acc"
+
+
+def run_study(method: str, seed: int, budget: float, out: Path, extra: list[str]) -> Path:
+    run_dir = out / f"{method}_seed{seed}"
+    cmd = [
+        sys.executable,
+        "src/tune.py",
+        "model=mha",
+        "search=mha",
+        *METHODS[method],
+        f"seed={seed}",
+        f"time_budget_s={budget}",
+        "num_samples=1000",  # the budget ends the study
+        "logger=csv",
+        f"hydra.run.dir={run_dir}",
+        *extra,
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"{method} seed {seed} failed:\n{proc.stderr[-3000:]}")
+    return run_dir
+
+
+def best_so_far(run_dir: Path) -> pd.DataFrame:
+    """``(t, best)``: study wall seconds at each epoch report and the best validation accuracy until then."""
+    rows = []
+    for result in (run_dir / "study").glob("*/result.json"):
+        for line in result.read_text().splitlines():
+            r = json.loads(line)
+            if METRIC in r and "epoch" in r:  # per-epoch reports (the final summary has no epoch)
+                rows.append({"end": r["timestamp"], "start": r["timestamp"] - r["time_total_s"], METRIC: r[METRIC]})
+    frame = pd.DataFrame(rows)
+    t0 = frame["start"].min()  # the first trial's start: the study's time zero
+    frame = frame.assign(t=frame["end"] - t0).sort_values("t")
+    return frame.assign(best=frame[METRIC].cummax())[["t", "best"]]
+
+
+def time_to_reach(curve: pd.DataFrame, target: float) -> float:
+    hit = curve[curve["best"] >= target - 1e-9]
+    return float(hit["t"].iloc[0]) if len(hit) else math.inf
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--budget", type=float, default=180.0, help="wall seconds per study")
+    parser.add_argument("--out", type=Path, default=None, help="keep the studies here (default: a temp dir)")
+    parser.add_argument("overrides", nargs="*", help="extra tune.py overrides, e.g. data=trec")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="search-efficiency-"))
+
+    rows = []
+    for seed in args.seeds:
+        curves = {m: best_so_far(run_study(m, seed, args.budget, out, args.overrides)) for m in METHODS}
+        target = float(curves["random"]["best"].max())
+        t_random = time_to_reach(curves["random"], target)
+        row = {"seed": seed, "random best": target, "t_random s": t_random}
+        for method in ("random+asha", "tpe+asha"):
+            t = time_to_reach(curves[method], target)
+            row |= {f"{method} best": float(curves[method]["best"].max()), f"{method} t s": t}
+            row[f"{method} t/t_random"] = t / t_random
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    table = pd.DataFrame(rows)
+    print(f"\nmr, mha space, {args.budget:.0f} s per study, 2 trials at a time; studies under {out}\n")
+    print(table.to_string(index=False, float_format=lambda v: "-" if math.isinf(v) else f"{v:.3f}"))
+    for method in ("random+asha", "tpe+asha"):
+        ratios = table[f"{method} t/t_random"]
+        reached = ratios[~ratios.map(math.isinf)]
+        print(
+            f"{method}: reached random's best in {len(reached)}/{len(ratios)} seeds; "
+            f"median t/t_random {ratios.median():.3f} (target <= 0.333)"
+        )
+
+
+if __name__ == "__main__":
+    main()
