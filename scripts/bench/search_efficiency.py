@@ -58,17 +58,24 @@ def run_study(method: str, seed: int, budget: float, out: Path, extra: list[str]
 
 
 def best_so_far(run_dir: Path) -> pd.DataFrame:
-    """``(t, best)``: study wall seconds at each epoch report and the best validation accuracy until then."""
+    """``(trial, t, best)``: study wall seconds at each epoch report, the best validation accuracy until then."""
     rows = []
     for result in (run_dir / "study").glob("*/result.json"):
         for line in result.read_text().splitlines():
             r = json.loads(line)
             if METRIC in r and "epoch" in r:  # per-epoch reports (the final summary has no epoch)
-                rows.append({"end": r["timestamp"], "start": r["timestamp"] - r["time_total_s"], METRIC: r[METRIC]})
+                rows.append(
+                    {
+                        "trial": result.parent.name,
+                        "end": r["timestamp"],
+                        "start": r["timestamp"] - r["time_total_s"],
+                        METRIC: r[METRIC],
+                    }
+                )
     frame = pd.DataFrame(rows)
     t0 = frame["start"].min()  # the first trial's start: the study's time zero
     frame = frame.assign(t=frame["end"] - t0).sort_values("t")
-    return frame.assign(best=frame[METRIC].cummax())[["t", "best"]]
+    return frame.assign(best=frame[METRIC].cummax())[["trial", "t", "best"]]
 
 
 def time_to_reach(curve: pd.DataFrame, target: float) -> float:
@@ -90,9 +97,11 @@ def main() -> None:
         curves = {m: best_so_far(run_study(m, seed, args.budget, out, args.overrides)) for m in METHODS}
         target = float(curves["random"]["best"].max())
         t_random = time_to_reach(curves["random"], target)
-        row = {"seed": seed, "random best": target, "t_random s": t_random}
+        row = {"seed": seed, "random trials": curves["random"]["trial"].nunique(), "random best": target}
+        row["t_random s"] = t_random
         for method in ("random+asha", "tpe+asha"):
             t = time_to_reach(curves[method], target)
+            row[f"{method} trials"] = curves[method]["trial"].nunique()
             row |= {f"{method} best": float(curves[method]["best"].max()), f"{method} t s": t}
             row[f"{method} t/t_random"] = t / t_random
         rows.append(row)

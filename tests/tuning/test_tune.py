@@ -50,6 +50,13 @@ def trial_configs(run_dir: Path) -> list:
     return [OmegaConf.load(p) for p in sorted((run_dir / "study").glob("*/config.yaml"))]
 
 
+def search(run_dir: Path, *overrides: str) -> pd.DataFrame:
+    """A study through the real tune.py (CSV logging only) that must succeed; its trials.csv."""
+    proc = tune_cli(*overrides, "logger=csv", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return pd.read_csv(run_dir / "trials.csv")
+
+
 def test_search_samples_valid_architectures_and_records_every_trial(tmp_path):
     proc = tune_cli("model=mha", "num_samples=4", "searcher=optuna", "scheduler=asha", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -143,7 +150,7 @@ def test_resume_after_kill_9_keeps_finished_trials(tmp_path):
     proc = tune_cli(*args, f"resume={first}", f"hydra.run.dir={resumed}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     trials = pd.read_csv(resumed / "trials.csv")
-    assert len(trials) == 6
+    assert len(trials) == 6 and (trials["status"] == "TERMINATED").all()  # the interrupted one continued too
     assert done_before <= {Path(d).name for d in trials.loc[trials["status"] == "TERMINATED", "trial_dir"]}
     # Finished trials were not re-run: their metrics files are the ones written before the kill.
     for name in done_before:
@@ -158,7 +165,7 @@ def test_model_selection_sweep_writes_leaderboard_and_a_usable_winner(tmp_path):
         "searcher=random",
         "scheduler=fifo",
         "selection.top_k=2",
-        "selection.seeds=[1,2]",
+        "selection.seeds=[1234,2]",  # 1234: the trials' own seed (conf/train.yaml), reused, not re-run
         f"hydra.sweep.dir={tmp_path}",
         timeout=600,
     )
@@ -170,6 +177,7 @@ def test_model_selection_sweep_writes_leaderboard_and_a_usable_winner(tmp_path):
     assert "mean ± 95% CI" in text and "mha_mr" in text
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert len(summary["seed_reruns"]) == 2 and all(r["seeds"] == 2 for r in summary["seed_reruns"])
+    assert len(list((tmp_path / "seeds").glob("*/metrics.json"))) == 2  # only seed 2 trained again
     for png in ("accuracy_vs_latency.png", "learning_curves.png"):
         assert (tmp_path / png).stat().st_size > 1000
     ckpt = tmp_path / "best" / "checkpoints" / "best.ckpt"
@@ -185,3 +193,49 @@ def test_model_selection_sweep_writes_leaderboard_and_a_usable_winner(tmp_path):
     )
     assert ev.returncode == 0, ev.stderr[-2000:]
     assert 0.0 < json.loads((tmp_path / "eval" / "metrics.json").read_text())["test/acc"] <= 1.0
+
+
+def test_population_based_training_continues_trials_with_mutated_settings(tmp_path):
+    trials = search(
+        tmp_path,
+        "model=mha",
+        "searcher=random",
+        "scheduler=pbt",
+        "scheduler.perturbation_interval=1",
+        "scheduler.quantile_fraction=0.5",
+        "num_samples=4",
+        "trainer.max_epochs=4",
+    )
+    assert len(trials) == 4 and (trials["status"] == "TERMINATED").all()
+    # Ray's PBT log, a JSON line per exploit: [trial tag, donor tag, epochs, donor epochs, old config, new config];
+    # a tag starts with the trial's index, as its directory name (run_trial_<id>_<index>_...) does.
+    exploits = [json.loads(line) for line in (tmp_path / "study" / "pbt_global.txt").read_text().splitlines()]
+    assert exploits
+    last = {tag.split("_")[0]: new_config for tag, _, _, _, _, new_config in exploits}
+    for index, new_config in last.items():  # the restarted run trained with the (last) mutated values
+        (config,) = [
+            p for p in (tmp_path / "study").glob("run_trial_*/config.yaml") if p.parent.name.split("_")[4] == index
+        ]
+        assert OmegaConf.load(config).optimizer.lr == pytest.approx(new_config["optimizer.lr"])
+
+
+@pytest.mark.parametrize("searcher,scheduler", [("random", "hyperband"), ("bohb", "bohb")])
+def test_hyperband_pauses_trials_and_resumes_them_from_their_checkpoint(tmp_path, searcher, scheduler):
+    trials = search(
+        tmp_path, "model=mha", f"searcher={searcher}", f"scheduler={scheduler}", "num_samples=6", "trainer.max_epochs=3"
+    )
+    assert len(trials) == 6 and (trials["status"] != "ERROR").all()
+    resumed = 0
+    for trial_dir in trials["trial_dir"].map(Path):
+        reports = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+        epochs = [r["epoch"] for r in reports if "epoch" in r]
+        assert epochs == list(range(1, len(epochs) + 1))  # a resumed trial continues, never restarts
+        resumed += any(r["iterations_since_restore"] < r["training_iteration"] for r in reports)
+    assert resumed  # at least one trial was paused at a rung and continued from its checkpoint
+
+
+def test_time_budget_ends_the_search_and_unstarted_trials_are_not_listed(tmp_path):
+    # random search samples all 200 configurations up front; the budget leaves most of them pending
+    trials = search(tmp_path, "model=bow", "searcher=random", "scheduler=fifo", "num_samples=200", "time_budget_s=12")
+    assert 2 <= len(trials) < 200 and trials["val/acc"].notna().all()
+    assert json.loads((tmp_path / "study.json").read_text())["trials"] == len(trials)

@@ -32,10 +32,16 @@ def trial_status(result: tune.Result) -> str:
 
 
 def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFrame:
-    """One row per trial: status, error, sampled params (``param:<path>``), best metric and the reported numbers."""
+    """One row per trial: status, error, sampled params (``param:<path>``), best metric and the reported numbers.
+
+    Trials that never reported the metric and did not fail are left out: a searcher that samples up front
+    (random, grid) leaves the trials the time budget did not reach pending.
+    """
     rows = []
     for result in results:
         metrics: dict[str, Any] = result.metrics or {}
+        if metric not in metrics and result.error is None:
+            continue
         row = {
             "trial_id": metrics.get("trial_id", Path(result.path).name),
             "status": trial_status(result),
@@ -43,7 +49,7 @@ def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFram
             metric: metrics.get(metric, math.nan),
             **{key: metrics.get(key, math.nan) for key in REPORTED},
             **{f"param:{k}": v for k, v in (result.config or {}).items()},
-            "params": json.dumps(result.config or {}),
+            "params": json.dumps(result.config or {}, default=_plain),
             "trial_dir": result.path,
         }
         rows.append(row)
@@ -51,6 +57,11 @@ def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFram
     if len(table):
         table = table.sort_values(metric, ascending=mode == "min", na_position="last", kind="stable")
     return table.reset_index(drop=True)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (BOHB samples them) as Python numbers."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _first_line(error: BaseException | None) -> str:

@@ -69,28 +69,31 @@ def family_table(studies: list[dict], metric: str) -> pd.DataFrame:
 
 
 def rerun_top_k(studies: list[dict], metric: str, top_k: int, seeds: list[int], cfg: DictConfig) -> pd.DataFrame:
-    """Re-train the top-k configurations across all studies with each seed (in parallel on Ray)."""
+    """Re-train the top-k configurations across all studies with each seed (in parallel on Ray).
+
+    A seed equal to the one the trial itself trained with is not re-run: training is deterministic per
+    seed, so the trial's own result is that run's result.
+    """
     candidates = pd.concat([s["trials"].assign(_study=i) for i, s in enumerate(studies)], ignore_index=True)
     candidates = candidates[candidates["status"] == "TERMINATED"].dropna(subset=[metric])
     top = candidates.sort_values(metric, ascending=False).head(top_k)
-    jobs = []
+    jobs, reused = [], []
     for rank, (_, trial) in enumerate(top.iterrows(), start=1):
         study = studies[int(trial["_study"])]
-        for seed in seeds:
-            params = {**json.loads(trial["params"]), "seed": seed}
-            jobs.append(
-                {
-                    "rank": rank,
-                    "study": study["study"],
-                    "trial_id": trial["trial_id"],
-                    "seed": seed,
-                    "base": study["base"],
-                    "params": params,
-                    "derived": study["derived"],
-                }
-            )
-    if not jobs:
-        return pd.DataFrame()
+        trial_params = json.loads(trial["params"])
+        own_seed = trial_params.get("seed", study["base"].get("seed"))
+        key = {"rank": rank, "study": study["study"], "trial_id": trial["trial_id"]}
+        for seed in dict.fromkeys(seeds):  # unique, in order
+            if seed == own_seed:
+                reused.append(trial.drop(labels="_study").to_dict() | key | {"seed": seed})
+                continue
+            params = {**trial_params, "seed": seed}
+            jobs.append(key | {"seed": seed, "base": study["base"], "params": params, "derived": study["derived"]})
+    runs = _run_jobs(jobs, metric, cfg) if jobs else pd.DataFrame()
+    return pd.concat([runs, pd.DataFrame(reused)], ignore_index=True)
+
+
+def _run_jobs(jobs: list[dict], metric: str, cfg: DictConfig) -> pd.DataFrame:
     storage = Path(cfg.sweep_dir).resolve()
     with ray_session(cfg.ray):
         results = tune.Tuner(
@@ -105,14 +108,8 @@ def rerun_top_k(studies: list[dict], metric: str, top_k: int, seeds: list[int], 
         ).fit()
     runs = trial_table(results, metric, "max")
     runs["job"] = [json.loads(p)["job"] for p in runs["params"]]
-    runs = runs.merge(
-        pd.DataFrame(
-            [{k: j[k] for k in ("rank", "study", "trial_id", "seed")} | {"job": i} for i, j in enumerate(jobs)]
-        ),
-        on="job",
-        suffixes=("_run", ""),
-    )
-    return runs
+    keys = [{k: j[k] for k in ("rank", "study", "trial_id", "seed")} | {"job": i} for i, j in enumerate(jobs)]
+    return runs.merge(pd.DataFrame(keys), on="job", suffixes=("_run", ""))
 
 
 def seed_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:

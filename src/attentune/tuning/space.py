@@ -32,7 +32,7 @@ DISTRIBUTIONS = {
 }
 
 
-def _distribution(path: str, spec: Any) -> Any:
+def distribution(path: str, spec: Any) -> Any:
     if not isinstance(spec, dict) or len(spec) != 1:
         raise ConfigError(f"search.space.{path}: expected one of {{{', '.join(DISTRIBUTIONS)}}}: <values>, got {spec}")
     ((kind, values),) = spec.items()
@@ -45,13 +45,15 @@ def param_space(search: DictConfig) -> dict[str, Any]:
     """Ray Tune param_space from a search config: a flat dict keyed by dotted config paths."""
     node = search.get("space")
     space = OmegaConf.to_container(node, resolve=True) if node else {}
-    return {path: _distribution(path, spec) for path, spec in space.items()}
+    return {path: distribution(path, spec) for path, spec in space.items()}
 
 
 def apply_params(cfg: DictConfig, params: dict[str, Any], derived: dict[str, str] | None = None) -> DictConfig:
     """The training config with each dotted key in ``params`` (then each derived key) set."""
     trial = cfg.copy()
     for path, value in {**params, **(derived or {})}.items():
+        if hasattr(value, "item"):  # numpy scalars (BOHB's ConfigSpace samples them) as Python numbers
+            value = value.item()
         OmegaConf.update(trial, path, value, force_add=True)
     return trial
 

@@ -12,6 +12,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
+from ray.tune.schedulers import PopulationBasedTraining
 
 from attentune.errors import ConfigError
 from attentune.tasks.build import validate_config
@@ -96,6 +97,10 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
         {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu},
     )
     os.environ.setdefault("WANDB_MODE", "offline")
+    scheduler = _instantiate_optional(cfg.scheduler)
+    # One resume state per trial keeps disk bounded; PBT restores trials from other trials' earlier
+    # checkpoints, which must outlive their owner's next epoch.
+    keep = None if isinstance(scheduler, PopulationBasedTraining) else 1
     with ray_session(cfg.ray):
         if restore_from:
             log.info("resuming study %s", restore_from)
@@ -108,7 +113,7 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                     metric=metric,
                     mode=mode,
                     search_alg=_instantiate_optional(cfg.searcher),
-                    scheduler=_instantiate_optional(cfg.scheduler),
+                    scheduler=scheduler,
                     num_samples=cfg.num_samples,
                     max_concurrent_trials=cfg.max_concurrent,
                     time_budget_s=cfg.get("time_budget_s"),
@@ -118,7 +123,7 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                     name=STUDY_DIR,
                     storage_path=str(out),
                     failure_config=tune.FailureConfig(max_failures=0),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # the resume state; disk stays bounded
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
                     callbacks=[KeepTopCheckpoints(cfg.keep_checkpoints, metric, mode)],
                     verbose=1,
                 ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import tempfile
@@ -10,21 +11,26 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import Checkpoint
 from omegaconf import OmegaConf
 from ray import tune
 from ray.train._internal.session import get_session
 from ray.tune.trainable.function_trainable import wrap_function
 
-from attentune.tasks.train import train
+from attentune.tasks.train import METRICS_FILE, train
 from attentune.tuning.space import apply_params
 
 RESUME_FILE = "resume.ckpt"  # the full training state a paused or interrupted trial continues from
 STOP_WAIT_S = 30.0  # how long a stopped trial may take to close its run (W&B) before its worker exits
 
 
-class TuneReporter(L.Callback):
-    """After each validation epoch, report the monitored metric's best value so far to Ray Tune, with a
-    checkpoint of the whole training state.
+class TuneReporter(Checkpoint):
+    """At the end of each training epoch that validated, report the monitored metric's best value so far to
+    Ray Tune, with a checkpoint of the whole training state.
+
+    A ``Checkpoint`` callback, so Lightning runs it after early stopping and ``ModelCheckpoint`` and the
+    saved state includes their decisions for the epoch; saved at the end of the epoch (not at the end of
+    validation, which is mid-epoch), a resumed run starts cleanly with the next epoch.
 
     Reporting the best (not the last) epoch means schedulers and the final result rank a trial by its
     best checkpoint, which is also the one it is tested with. The checkpoint lets Ray pause and resume
@@ -41,8 +47,8 @@ class TuneReporter(L.Callback):
     def load_state_dict(self, state_dict: dict[str, float]) -> None:
         self.best = state_dict["best"]
 
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or self.metric not in trainer.callback_metrics:
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.metric not in trainer.callback_metrics:
             return
         value = float(trainer.callback_metrics[self.metric])
         self.best = max(self.best, value) if self.mode == "max" else min(self.best, value)
@@ -65,13 +71,17 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
     if wandb is not None and wandb.get("name") is None:
         wandb.name = trial_dir.name
     monitor = cfg.monitor
-    resume_from = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint:  # a paused or interrupted trial continues from its last epoch
-        resume_from = trial_dir / RESUME_FILE
-        with checkpoint.as_directory() as src:
-            shutil.copy2(Path(src) / RESUME_FILE, resume_from)
-    metrics = train(cfg, callbacks=[TuneReporter(monitor.metric, monitor.mode)], resume_from=resume_from)
+    finished = trial_dir / METRICS_FILE
+    if finished.exists():  # trained to the end before the driver was killed: report, do not train again
+        metrics = json.loads(finished.read_text())
+    else:
+        resume_from = None
+        checkpoint = tune.get_checkpoint()
+        if checkpoint:  # a paused, exploited (PBT) or interrupted trial continues from a checkpoint
+            resume_from = trial_dir / RESUME_FILE
+            with checkpoint.as_directory() as src:
+                shutil.copy2(Path(src) / RESUME_FILE, resume_from)
+        metrics = train(cfg, callbacks=[TuneReporter(monitor.metric, monitor.mode)], resume_from=resume_from)
     # Final report: the trial's best validation value plus its test metrics, size, time and latency.
     tune.report({**_numeric(metrics), monitor.metric: metrics[f"{monitor.metric}_best"], "final": True})
 
