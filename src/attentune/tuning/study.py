@@ -49,9 +49,6 @@ def base_training_config(cfg: DictConfig) -> dict:
     values (``max_length`` reaches ``model.max_length``); only what needs Hydra's runtime is fixed here."""
     train_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in TRAIN_KEYS_EXCLUDED])
     train_cfg.paths.output_dir = None  # each trial writes to its own trial directory
-    wandb = (train_cfg.get("logger") or {}).get("wandb")
-    if wandb is not None and wandb.get("group") is None:
-        wandb.group = cfg.study_name  # W&B groups a study's trials (each run is named after its trial)
     for key in ("path", "train_path", "val_path", "test_path"):  # trials run in other working directories
         if train_cfg.data.get(key):
             train_cfg.data[key] = hydra.utils.to_absolute_path(train_cfg.data[key])
@@ -85,6 +82,9 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     space = param_space(cfg.search)
     derived = derived_values(cfg.search)
     base = base_training_config(cfg)
+    wandb = (base.get("logger") or {}).get("wandb")
+    if wandb is not None and wandb.get("group") is None:
+        wandb["group"] = cfg.study_name  # W&B groups a study's trials (each run is named after its trial)
     check_keys(OmegaConf.create(base), space, derived)
 
     out = Path(cfg.paths.output_dir)
