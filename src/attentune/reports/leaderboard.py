@@ -12,6 +12,8 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "–"
+        if value.is_integer() and abs(value) >= 1000:  # counts (parameters) that pandas made floats
+            return f"{int(value):,}"
         return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
     return str(value)
 
