@@ -18,3 +18,13 @@ def test_runs_on_the_same_data_settings_share_tokenizer_and_encoding(cfg_train, 
     other = prepare_data(cfg_train("tokenizer.vocab_size=300"))
     assert other is not data and other.tokenizer.get_vocab_size() <= 300
     assert prepare_data(cfg_train("max_length=16")) is not data  # truncation is part of the tokenizer
+
+
+def test_a_rewritten_data_file_is_read_again(cfg_train, tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20)))
+    first = prepare_data(cfg_train("data=csv", f"data.path={path}"))
+    assert prepare_data(cfg_train("data=csv", f"data.path={path}")) is first
+    path.write_text("text,label\n" + "".join(f"great {i},pos\nawful {i},neg\n" for i in range(30)))
+    again = prepare_data(cfg_train("data=csv", f"data.path={path}"))
+    assert again is not first and len(again.dataset.train) > len(first.dataset.train)

@@ -165,7 +165,7 @@ def test_model_selection_sweep_writes_leaderboard_and_a_usable_winner(tmp_path):
         "searcher=random",
         "scheduler=fifo",
         "selection.top_k=2",
-        "selection.seeds=[1234,2]",  # 1234: the trials' own seed (conf/train.yaml), reused, not re-run
+        "selection.seeds=[1,2,1]",  # a repeated seed runs once
         f"hydra.sweep.dir={tmp_path}",
         timeout=600,
     )
@@ -177,7 +177,7 @@ def test_model_selection_sweep_writes_leaderboard_and_a_usable_winner(tmp_path):
     assert "mean ± 95% CI" in text and "mha_mr" in text
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert len(summary["seed_reruns"]) == 2 and all(r["seeds"] == 2 for r in summary["seed_reruns"])
-    assert len(list((tmp_path / "seeds").glob("*/metrics.json"))) == 2  # only seed 2 trained again
+    assert len(list((tmp_path / "seeds").glob("*/metrics.json"))) == 4  # 2 configurations x 2 seeds
     for png in ("accuracy_vs_latency.png", "learning_curves.png"):
         assert (tmp_path / png).stat().st_size > 1000
     ckpt = tmp_path / "best" / "checkpoints" / "best.ckpt"
@@ -207,6 +207,7 @@ def test_population_based_training_continues_trials_with_mutated_settings(tmp_pa
         "trainer.max_epochs=4",
     )
     assert len(trials) == 4 and (trials["status"] == "TERMINATED").all()
+    assert trials[["val/acc", "test/acc"]].notna().all().all()  # also a trial exploited at its last epoch
     # Ray's PBT log, a JSON line per exploit: [trial tag, donor tag, epochs, donor epochs, old config, new config];
     # a tag starts with the trial's index, as its directory name (run_trial_<id>_<index>_...) does.
     exploits = [json.loads(line) for line in (tmp_path / "study" / "pbt_global.txt").read_text().splitlines()]

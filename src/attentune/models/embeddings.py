@@ -78,7 +78,8 @@ def glove_init(embedding: nn.Embedding, vocab: dict[str, int]) -> int:
     a narrower table gets the found words' vectors projected onto their top ``embed_dim`` principal
     directions (a search may sample d_model 32). Rows not found (special tokens, ``##`` pieces, rare
     words) are redrawn from N(0, s²) with s the standard deviation of GloVe's entries, so they start at
-    the same scale. The padding row stays zero. Returns the number of tokens found.
+    about the scale of the found rows (projected rows are larger: the top directions carry most variance).
+    The padding row stays zero. Returns the number of tokens found.
     """
     check_pretrained_embeddings("glove", embedding.embedding_dim)
     size = embedding.num_embeddings

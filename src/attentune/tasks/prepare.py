@@ -2,12 +2,14 @@
 
 A tuning worker runs trial after trial (Ray's ``reuse_actors``); trials that share the data and tokenizer
 settings then load the data, train the tokenizer and encode every split once instead of once per trial.
-The key is the resolved ``data`` and ``tokenizer`` config plus ``max_length``, so any change to them misses.
+The key is the resolved ``data`` and ``tokenizer`` config plus ``max_length`` and the size and modification
+time of every data file they name, so a change to any of them misses.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -35,9 +37,18 @@ def encoder_of(tokenizer: Tokenizer):
 _cache: OrderedDict[str, PreparedData] = OrderedDict()
 
 
+def _file_stamps(data: dict) -> dict[str, list[float]]:
+    stamps = {}
+    for key in ("path", "train_path", "val_path", "test_path"):
+        if data.get(key) and os.path.exists(data[key]):
+            stat = os.stat(data[key])
+            stamps[key] = [stat.st_size, stat.st_mtime_ns]
+    return stamps
+
+
 def prepare_data(cfg: DictConfig) -> PreparedData:
     settings = [OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "tokenizer")]
-    key = json.dumps([*settings, cfg.max_length], sort_keys=True)
+    key = json.dumps([*settings, cfg.max_length, _file_stamps(settings[0])], sort_keys=True)
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]

@@ -78,9 +78,14 @@ def train(
 
         checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
         best_path = checkpoint.best_model_path if checkpoint else ""
-        best_score = (
-            checkpoint.best_model_score if checkpoint and checkpoint.best_model_score is not None else val_acc_best
-        )
+        if best_path and not Path(best_path).resolve().is_relative_to(out.resolve()):
+            best_path = ""  # restored from another run's checkpoint (PBT) and no better epoch of our own
+        own_score = checkpoint.best_model_score if checkpoint and best_path else None
+        best_score = own_score if own_score is not None else val_acc_best
+        if best_score is None and resume_from:  # resumed at the last epoch: nothing trained, score the weights
+            (validated,) = trainer.validate(module, datamodule=datamodule, verbose=False)
+            best_score = validated.get(cfg.monitor.metric)
+            val_acc_best = validated.get("val/acc")
         # fast_dev_run and checkpoint-less configs test the final weights.
         (test_metrics,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True)
 
@@ -106,11 +111,17 @@ def train(
 
 
 def _finish_wandb(trainer: L.Trainer, metrics: dict) -> None:
-    """Close the run's W&B run, with the final numbers (test, size, latency) in its summary."""
+    """Close the run's W&B run, with the final numbers (test, size, latency) in its summary.
+
+    Called from a ``finally``: a failure here is logged, never raised over the run's own exception.
+    """
     for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger):
-            logger.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, int | float)})
-            logger.experiment.finish()
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:  # never start a run to close it
+            try:
+                logger.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+                logger.experiment.finish()
+            except Exception as e:  # noqa: BLE001
+                log.warning("closing the W&B run failed: %s: %s", type(e).__name__, e)
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -71,26 +71,20 @@ def family_table(studies: list[dict], metric: str) -> pd.DataFrame:
 def rerun_top_k(studies: list[dict], metric: str, top_k: int, seeds: list[int], cfg: DictConfig) -> pd.DataFrame:
     """Re-train the top-k configurations across all studies with each seed (in parallel on Ray).
 
-    A seed equal to the one the trial itself trained with is not re-run: training is deterministic per
-    seed, so the trial's own result is that run's result.
+    Every seed is a fresh run, the trial's own included: its result is the one that put it in the top-k
+    (a biased estimate), and a paused, resumed or PBT-exploited trial is not a plain run of its config.
     """
     candidates = pd.concat([s["trials"].assign(_study=i) for i, s in enumerate(studies)], ignore_index=True)
     candidates = candidates[candidates["status"] == "TERMINATED"].dropna(subset=[metric])
     top = candidates.sort_values(metric, ascending=False).head(top_k)
-    jobs, reused = [], []
+    jobs = []
     for rank, (_, trial) in enumerate(top.iterrows(), start=1):
         study = studies[int(trial["_study"])]
-        trial_params = json.loads(trial["params"])
-        own_seed = trial_params.get("seed", study["base"].get("seed"))
         key = {"rank": rank, "study": study["study"], "trial_id": trial["trial_id"]}
         for seed in dict.fromkeys(seeds):  # unique, in order
-            if seed == own_seed:
-                reused.append(trial.drop(labels="_study").to_dict() | key | {"seed": seed})
-                continue
-            params = {**trial_params, "seed": seed}
+            params = {**json.loads(trial["params"]), "seed": seed}
             jobs.append(key | {"seed": seed, "base": study["base"], "params": params, "derived": study["derived"]})
-    runs = _run_jobs(jobs, metric, cfg) if jobs else pd.DataFrame()
-    return pd.concat([runs, pd.DataFrame(reused)], ignore_index=True)
+    return _run_jobs(jobs, metric, cfg) if jobs else pd.DataFrame()
 
 
 def _run_jobs(jobs: list[dict], metric: str, cfg: DictConfig) -> pd.DataFrame:

@@ -37,18 +37,26 @@ class TuneReporter(Checkpoint):
     the trial (HyperBand, BOHB) or continue it after the driver was killed (``resume=``).
     """
 
-    def __init__(self, metric: str, mode: str) -> None:
-        self.metric, self.mode = metric, mode
+    def __init__(self, metric: str, mode: str, keep_best: bool = True) -> None:
+        self.metric, self.mode, self.keep_best = metric, mode, keep_best
         self.best = -math.inf if mode == "max" else math.inf
+        self._reported_epoch = -1
 
     def state_dict(self) -> dict[str, float]:  # saved in the checkpoint: a resumed trial keeps its best
         return {"best": self.best}
 
     def load_state_dict(self, state_dict: dict[str, float]) -> None:
-        self.best = state_dict["best"]
+        # keep_best=False: the checkpoint is another trial's (PBT exploit); this trial is ranked by what it
+        # reaches with its own (mutated) settings, not by the donor's record
+        if self.keep_best:
+            self.best = state_dict["best"]
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._reported_epoch = -1 if self.metric not in trainer.callback_metrics else trainer.current_epoch
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.metric not in trainer.callback_metrics:
+        if self._reported_epoch != trainer.current_epoch:  # no validation this epoch: nothing new to report
             return
         value = float(trainer.callback_metrics[self.metric])
         self.best = max(self.best, value) if self.mode == "max" else min(self.best, value)
@@ -76,12 +84,15 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
         metrics = json.loads(finished.read_text())
     else:
         resume_from = None
+        own = True
         checkpoint = tune.get_checkpoint()
         if checkpoint:  # a paused, exploited (PBT) or interrupted trial continues from a checkpoint
+            own = Path(checkpoint.path).parent.name == trial_dir.name  # PBT: another trial's checkpoint
             resume_from = trial_dir / RESUME_FILE
             with checkpoint.as_directory() as src:
                 shutil.copy2(Path(src) / RESUME_FILE, resume_from)
-        metrics = train(cfg, callbacks=[TuneReporter(monitor.metric, monitor.mode)], resume_from=resume_from)
+        reporter = TuneReporter(monitor.metric, monitor.mode, keep_best=own)
+        metrics = train(cfg, callbacks=[reporter], resume_from=resume_from)
     # Final report: the trial's best validation value plus its test metrics, size, time and latency.
     tune.report({**_numeric(metrics), monitor.metric: metrics[f"{monitor.metric}_best"], "final": True})
 
@@ -99,16 +110,24 @@ def _numeric(metrics: dict) -> dict[str, float]:
 def trainable(fn: Callable[..., None], **params: Any) -> type[tune.Trainable]:
     """``fn`` with ``params`` bound, as a Ray trainable class whose stop lets the trial's run close.
 
-    Ray stops a function trial (a scheduler's STOP, the end of a study) by raising ``SystemExit`` in its
-    training thread and, without waiting for the thread, ends the worker: ``train``'s clean-up (closing
-    the trial's W&B run) would be cut short and leave an empty run. Waiting for the thread here fixes it.
+    To stop a function trial (a scheduler's STOP or PAUSE, the end of a study) Ray lets its training thread
+    exit at its next ``tune.report`` (``SystemExit``) but waits only briefly (worker shut down: not at all;
+    worker reused for the next trial: 2 s, after which the *next* trial fails). ``train``'s clean-up
+    (closing the trial's W&B run) could be cut short or make the next trial fail; waiting here fixes both.
     """
 
     class Trial(wrap_function(tune.with_parameters(fn, **params))):
-        def cleanup(self) -> None:
+        def _wait_for_training_thread(self) -> None:
             session = get_session()
             if session is not None:
                 session.finish(timeout=STOP_WAIT_S)  # stop at the next report and wait for the thread
+
+        def cleanup(self) -> None:
+            self._wait_for_training_thread()
             super().cleanup()
+
+        def reset_config(self, new_config: dict) -> bool:
+            self._wait_for_training_thread()
+            return super().reset_config(new_config)
 
     return Trial
