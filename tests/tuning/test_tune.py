@@ -222,14 +222,23 @@ def test_population_based_training_continues_trials_with_mutated_settings(tmp_pa
 
 @pytest.mark.parametrize("searcher,scheduler", [("random", "hyperband"), ("bohb", "bohb")])
 def test_hyperband_pauses_trials_and_resumes_them_from_their_checkpoint(tmp_path, searcher, scheduler):
+    # One trial at a time: the first trials of a bracket reach its rung before the others, so they pause.
     trials = search(
-        tmp_path, "model=mha", f"searcher={searcher}", f"scheduler={scheduler}", "num_samples=6", "trainer.max_epochs=3"
+        tmp_path,
+        "model=mha",
+        f"searcher={searcher}",
+        f"scheduler={scheduler}",
+        "num_samples=6",
+        "max_concurrent=1",
+        "trainer.max_epochs=3",
     )
     assert len(trials) == 6 and (trials["status"] != "ERROR").all()
+    finished = trials[trials["status"] == "TERMINATED"]
+    assert len(finished) and finished["test/acc"].notna().all()  # trials that reach max_t finish and report
     resumed = 0
     for trial_dir in trials["trial_dir"].map(Path):
         reports = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
-        epochs = [r["epoch"] for r in reports if "epoch" in r]
+        epochs = [r["epoch"] for r in reports if not r.get("final")]
         assert epochs == list(range(1, len(epochs) + 1))  # a resumed trial continues, never restarts
         resumed += any(r["iterations_since_restore"] < r["training_iteration"] for r in reports)
     assert resumed  # at least one trial was paused at a rung and continued from its checkpoint

@@ -93,8 +93,10 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
                 shutil.copy2(Path(src) / RESUME_FILE, resume_from)
         reporter = TuneReporter(monitor.metric, monitor.mode, keep_best=own)
         metrics = train(cfg, callbacks=[reporter], resume_from=resume_from)
-    # Final report: the trial's best validation value plus its test metrics, size, time and latency.
-    tune.report({**_numeric(metrics), monitor.metric: metrics[f"{monitor.metric}_best"], "final": True})
+    # Final report: the trial's best validation value plus its test metrics, size, time and latency, at the
+    # epoch of its last report (schedulers keyed on ``epoch`` see no progress, so they let it finish).
+    final = {monitor.metric: metrics[f"{monitor.metric}_best"], "epoch": metrics["epochs"], "final": True}
+    tune.report({**_numeric(metrics), **final})
 
 
 def run_job(params: dict[str, Any], jobs: list[dict], study_path: str) -> None:
