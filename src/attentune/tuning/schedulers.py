@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from ray.tune.schedulers import PopulationBasedTraining
 
-from attentune.tuning.space import distribution
+from attentune.tuning.space import distributions
 
 
 def population_based_training(hyperparam_mutations: DictConfig | dict, **kwargs: Any) -> PopulationBasedTraining:
@@ -17,10 +17,4 @@ def population_based_training(hyperparam_mutations: DictConfig | dict, **kwargs:
     module applies the configured optimiser settings over the restored ones (see ``on_train_start``), so
     mutate optimiser settings or dropout, not shapes: a different architecture cannot load the weights.
     """
-    spec = (
-        OmegaConf.to_container(hyperparam_mutations, resolve=True)
-        if isinstance(hyperparam_mutations, DictConfig)
-        else hyperparam_mutations
-    )
-    mutations = {path: distribution(path, values) for path, values in spec.items()}
-    return PopulationBasedTraining(hyperparam_mutations=mutations, **kwargs)
+    return PopulationBasedTraining(hyperparam_mutations=distributions(hyperparam_mutations), **kwargs)

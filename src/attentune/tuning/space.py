@@ -41,11 +41,15 @@ def distribution(path: str, spec: Any) -> Any:
     return DISTRIBUTIONS[kind](values)
 
 
+def distributions(node: DictConfig | dict | None) -> dict[str, Any]:
+    """``{dotted path: {kind: values}}`` -> ``{dotted path: Ray Tune domain}`` (search spaces, PBT mutations)."""
+    spec = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node or {}
+    return {path: distribution(path, values) for path, values in spec.items()}
+
+
 def param_space(search: DictConfig) -> dict[str, Any]:
     """Ray Tune param_space from a search config: a flat dict keyed by dotted config paths."""
-    node = search.get("space")
-    space = OmegaConf.to_container(node, resolve=True) if node else {}
-    return {path: distribution(path, spec) for path, spec in space.items()}
+    return distributions(search.get("space"))
 
 
 def apply_params(cfg: DictConfig, params: dict[str, Any], derived: dict[str, str] | None = None) -> DictConfig:

@@ -40,7 +40,7 @@ class TuneReporter(Checkpoint):
     def __init__(self, metric: str, mode: str, keep_best: bool = True) -> None:
         self.metric, self.mode, self.keep_best = metric, mode, keep_best
         self.best = -math.inf if mode == "max" else math.inf
-        self._reported_epoch = -1
+        self._validated_epoch = -1
 
     def state_dict(self) -> dict[str, float]:  # saved in the checkpoint: a resumed trial keeps its best
         return {"best": self.best}
@@ -53,10 +53,10 @@ class TuneReporter(Checkpoint):
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
-            self._reported_epoch = -1 if self.metric not in trainer.callback_metrics else trainer.current_epoch
+            self._validated_epoch = -1 if self.metric not in trainer.callback_metrics else trainer.current_epoch
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._reported_epoch != trainer.current_epoch:  # no validation this epoch: nothing new to report
+        if self._validated_epoch != trainer.current_epoch:  # no validation this epoch: nothing new to report
             return
         value = float(trainer.callback_metrics[self.metric])
         self.best = max(self.best, value) if self.mode == "max" else min(self.best, value)
