@@ -71,6 +71,17 @@ def test_search_space_applies_to_its_family(name, tmp_path):
     validate_config(apply_params(OmegaConf.create(base), sample, derived))
 
 
+@pytest.mark.parametrize("model", ["mha", "minilm"])
+def test_tuning_trials_train_in_rounds_of_a_fraction_of_an_epoch(model, tmp_path):
+    cfg = compose_config("tune", [f"model={model}", "rounds_per_epoch=4"], tmp_path)
+    trial = apply_params(OmegaConf.create(base_training_config(cfg)), {}, derived_values(cfg.search))
+    trial.paths.output_dir = str(tmp_path)  # a trial's own directory
+    trainer = make_trainer(trial)
+    epochs = 2 if model == "minilm" else cfg.epochs  # minilm's search config fine-tunes for 2 passes
+    assert (trainer.max_epochs, trainer.limit_train_batches) == (epochs * 4, 0.25)
+    assert cfg.scheduler.max_t == cfg.epochs * 4  # ASHA's rungs count rounds
+
+
 @pytest.mark.parametrize("group", ["searcher", "scheduler"])
 def test_searchers_and_schedulers(group, tmp_path):
     for name in options(group):

@@ -1,8 +1,10 @@
 """Search efficiency on mr with the mha space: how soon do ASHA and TPE + ASHA reach random search's best?
 
 For each seed, three studies run through the real ``src/tune.py`` with the same wall budget
-(``time_budget_s``): random search with FIFO (every trial runs all its epochs), random search with ASHA,
-and Optuna TPE with ASHA. From every trial's per-epoch reports (best validation accuracy so far) we build
+(``time_budget_s``): random search with FIFO (every trial trains until its early stopping or its last epoch),
+random search with ASHA, and Optuna TPE with ASHA. All three use ``conf/tune.yaml``'s trials: a report (and an
+ASHA decision) every third of an epoch. The same seed makes random search and random + ASHA draw the same
+configurations in the same order. From every trial's per-round reports (best validation accuracy so far) we build
 each study's best-so-far curve over study wall time, then print:
 
 - random's best validation accuracy and the time random took to reach it (``t_random``);

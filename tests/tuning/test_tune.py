@@ -22,6 +22,7 @@ pytestmark = pytest.mark.ray
 # Tiny trials: two epochs of four batches each.
 TUNE_TINY = TINY + [
     "trainer.max_epochs=2",
+    "trainer.limit_train_batches=4",  # tune.yaml's rounds (a third of the data each) would replace tiny's 4
     "ray.num_cpus=2",
     "max_concurrent=2",
 ]

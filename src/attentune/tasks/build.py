@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 # `${mul:${heads},${head_dim}}`: derived sizes in configs and search spaces (heads always divide d_model).
 OmegaConf.register_new_resolver("mul", lambda *xs: math.prod(xs), replace=True)
+# `${div:1,${rounds_per_epoch}}`: the fraction of the training set in one tuning round (conf/tune.yaml).
+OmegaConf.register_new_resolver("div", lambda a, b: a / b, replace=True)
 
 
 def validate_config(cfg: DictConfig) -> None:
