@@ -46,11 +46,15 @@ def load_studies(sweep_dir: Path) -> list[dict[str, Any]]:
 
 
 def family_table(studies: list[dict], metric: str) -> pd.DataFrame:
+    """A row per study: its best trial that finished training (so it has test metrics); a study where none
+    finished (all stopped by a scheduler or the time budget) shows its best stopped trial."""
     rows = []
     for s in studies:
         t = s["trials"]
         done = t[t["status"] != "ERROR"].dropna(subset=[metric])
-        best = done.iloc[0] if len(done) else pd.Series(dtype=object)  # trials.csv is sorted best first
+        finished = done.dropna(subset=["test/acc"]) if "test/acc" in done else done.iloc[0:0]
+        ranked = finished if len(finished) else done  # trials.csv is sorted best first
+        best = ranked.iloc[0] if len(ranked) else pd.Series(dtype=object)
         rows.append(
             {
                 "study": s["study"],
@@ -98,7 +102,12 @@ def _run_jobs(jobs: list[dict], metric: str, cfg: DictConfig) -> pd.DataFrame:
             tune_config=tune.TuneConfig(
                 metric=metric, mode="max", max_concurrent_trials=cfg.max_concurrent, reuse_actors=cfg.reuse_actors
             ),
-            run_config=tune.RunConfig(name=SEEDS_DIR, storage_path=str(storage), verbose=1),
+            run_config=tune.RunConfig(
+                name=SEEDS_DIR,
+                storage_path=str(storage),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # a resume state per run, not per round
+                verbose=1,
+            ),
         ).fit()
     runs = trial_table(results, metric, "max")
     runs["job"] = [json.loads(p)["job"] for p in runs["params"]]
