@@ -31,6 +31,11 @@ def trial_status(result: tune.Result) -> str:
     return "TERMINATED" if (result.metrics or {}).get("final") else "STOPPED"
 
 
+def best_first(table: pd.DataFrame, column: str, mode: str) -> pd.DataFrame:
+    """Rows ranked by ``column``, best first for the monitor's mode (max or min); missing values last."""
+    return table.sort_values(column, ascending=mode == "min", na_position="last", kind="stable")
+
+
 def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFrame:
     """One row per trial: status, error, sampled params (``param:<path>``), best metric and the reported numbers.
 
@@ -55,7 +60,7 @@ def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFram
         rows.append(row)
     table = pd.DataFrame(rows)
     if len(table):
-        table = table.sort_values(metric, ascending=mode == "min", na_position="last", kind="stable")
+        table = best_first(table, metric, mode)
     return table.reset_index(drop=True)
 
 

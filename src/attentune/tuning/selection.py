@@ -22,7 +22,7 @@ from attentune.reports.stats import mean_ci95
 from attentune.tasks.cli import run_task
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import ray_session
-from attentune.tuning.results import trial_table
+from attentune.tuning.results import best_first, trial_table
 from attentune.tuning.trainable import run_job, trainable
 
 SEEDS_DIR = "seeds"  # the multi-seed re-runs, a Ray Tune experiment under the sweep directory
@@ -45,7 +45,7 @@ def load_studies(sweep_dir: Path) -> list[dict[str, Any]]:
     return studies
 
 
-def family_table(studies: list[dict], metric: str) -> pd.DataFrame:
+def family_table(studies: list[dict], metric: str, mode: str = "max") -> pd.DataFrame:
     """A row per study: its best trial that finished training (so it has test metrics); a study where none
     finished (all stopped by a scheduler or the time budget) shows its best stopped trial."""
     rows = []
@@ -69,10 +69,10 @@ def family_table(studies: list[dict], metric: str) -> pd.DataFrame:
                 "failed": int((t["status"] == "ERROR").sum()),
             }
         )
-    return pd.DataFrame(rows).sort_values(f"best {metric}", ascending=False, na_position="last").reset_index(drop=True)
+    return best_first(pd.DataFrame(rows), f"best {metric}", mode).reset_index(drop=True)
 
 
-def rerun_top_k(studies: list[dict], metric: str, top_k: int, seeds: list[int], cfg: DictConfig) -> pd.DataFrame:
+def rerun_top_k(studies: list[dict], metric: str, mode: str, cfg: DictConfig) -> pd.DataFrame:
     """Re-train the top-k configurations across all studies with each seed (in parallel on Ray).
 
     Every seed is a fresh run, the trial's own included: its result is the one that put it in the top-k
@@ -80,18 +80,18 @@ def rerun_top_k(studies: list[dict], metric: str, top_k: int, seeds: list[int], 
     """
     candidates = pd.concat([s["trials"].assign(_study=i) for i, s in enumerate(studies)], ignore_index=True)
     candidates = candidates[candidates["status"] == "TERMINATED"].dropna(subset=[metric])
-    top = candidates.sort_values(metric, ascending=False).head(top_k)
+    top = best_first(candidates, metric, mode).head(cfg.selection.top_k)
     jobs = []
     for rank, (_, trial) in enumerate(top.iterrows(), start=1):
         study = studies[int(trial["_study"])]
         key = {"rank": rank, "study": study["study"], "trial_id": trial["trial_id"]}
-        for seed in dict.fromkeys(seeds):  # unique, in order
+        for seed in dict.fromkeys(cfg.selection.seeds):  # unique, in order
             params = {**json.loads(trial["params"]), "seed": seed}
             jobs.append(key | {"seed": seed, "base": study["base"], "params": params, "derived": study["derived"]})
-    return _run_jobs(jobs, metric, cfg) if jobs else pd.DataFrame()
+    return _run_jobs(jobs, metric, mode, cfg) if jobs else pd.DataFrame()
 
 
-def _run_jobs(jobs: list[dict], metric: str, cfg: DictConfig) -> pd.DataFrame:
+def _run_jobs(jobs: list[dict], metric: str, mode: str, cfg: DictConfig) -> pd.DataFrame:
     storage = Path(cfg.sweep_dir).resolve()
     with ray_session(cfg.ray):
         results = tune.Tuner(
@@ -100,7 +100,7 @@ def _run_jobs(jobs: list[dict], metric: str, cfg: DictConfig) -> pd.DataFrame:
             ),
             param_space={"job": tune.grid_search(list(range(len(jobs))))},
             tune_config=tune.TuneConfig(
-                metric=metric, mode="max", max_concurrent_trials=cfg.max_concurrent, reuse_actors=cfg.reuse_actors
+                metric=metric, mode=mode, max_concurrent_trials=cfg.max_concurrent, reuse_actors=cfg.reuse_actors
             ),
             run_config=tune.RunConfig(
                 name=SEEDS_DIR,
@@ -109,13 +109,13 @@ def _run_jobs(jobs: list[dict], metric: str, cfg: DictConfig) -> pd.DataFrame:
                 verbose=1,
             ),
         ).fit()
-    runs = trial_table(results, metric, "max")
+    runs = trial_table(results, metric, mode)
     runs["job"] = [json.loads(p)["job"] for p in runs["params"]]
     keys = [{k: j[k] for k in ("rank", "study", "trial_id", "seed")} | {"job": i} for i, j in enumerate(jobs)]
     return runs.merge(pd.DataFrame(keys), on="job", suffixes=("_run", ""))
 
 
-def seed_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+def seed_table(runs: pd.DataFrame, metric: str, mode: str = "max") -> pd.DataFrame:
     rows = []
     for (_, study, trial_id), group in runs.groupby(["rank", "study", "trial_id"]):
         ok = group.dropna(subset=[metric, "test/acc"])
@@ -132,7 +132,7 @@ def seed_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
                 "test/acc ±95%": test_ci,
             }
         )
-    return pd.DataFrame(rows).sort_values(f"{metric} mean", ascending=False).reset_index(drop=True)
+    return best_first(pd.DataFrame(rows), f"{metric} mean", mode).reset_index(drop=True)
 
 
 def learning_curves(studies: list[dict], metric: str) -> dict[str, pd.DataFrame]:
@@ -159,15 +159,14 @@ def copy_winner(run_dir: Path, best_dir: Path) -> None:
 def select(cfg: DictConfig) -> dict[str, Any]:
     """Write leaderboard.{md,csv}, summary.json, the PNG plots and best/ into ``cfg.sweep_dir``."""
     out = Path(cfg.sweep_dir)
-    metric = cfg.monitor.metric
     studies = load_studies(out)
-    families = family_table(studies, metric)
-    runs = (
-        rerun_top_k(studies, metric, cfg.selection.top_k, list(cfg.selection.seeds), cfg)
-        if cfg.selection.seeds
-        else pd.DataFrame()
-    )
-    seeds = seed_table(runs, metric) if len(runs) else pd.DataFrame()
+    monitors = {(s["metric"], s["mode"]) for s in studies}  # each study's monitor, from its study.json
+    if len(monitors) > 1:
+        raise ConfigError(f"sweep_dir: the studies monitor different metrics {sorted(monitors)}; cannot rank them")
+    metric, mode = monitors.pop()
+    families = family_table(studies, metric, mode)
+    runs = rerun_top_k(studies, metric, mode, cfg) if cfg.selection.seeds else pd.DataFrame()
+    seeds = seed_table(runs, metric, mode) if len(runs) else pd.DataFrame()
     write_leaderboard(families, seeds, out)
 
     trials = pd.concat([s["trials"] for s in studies], ignore_index=True)
@@ -182,9 +181,9 @@ def select(cfg: DictConfig) -> dict[str, Any]:
     if len(seeds):  # the winner: best mean over seeds; its best seed's checkpoint
         top = seeds.iloc[0]
         winner_runs = runs[(runs["study"] == top["study"]) & (runs["trial_id"] == top["trial"])]
-        winner_dir = Path(winner_runs.sort_values(metric, ascending=False).iloc[0]["trial_dir"])
+        winner_dir = Path(best_first(winner_runs, metric, mode).iloc[0]["trial_dir"])
     else:
-        finished = trials[trials["status"] == "TERMINATED"].sort_values(metric, ascending=False)
+        finished = best_first(trials[trials["status"] == "TERMINATED"], metric, mode)
         winner_dir = Path(finished.iloc[0]["trial_dir"]) if len(finished) else None
     if winner_dir is not None and (winner_dir / "checkpoints" / "best.ckpt").exists():
         copy_winner(winner_dir, out / "best")
