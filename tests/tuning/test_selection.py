@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from attentune.errors import ConfigError
-from attentune.tuning.selection import family_table, seed_table, select
+from attentune.tuning.selection import family_table, seed_jobs, seed_table, select
 
 
 def study(name: str, rows: list[tuple], metric: str = "val/acc", mode: str = "max") -> dict:
@@ -60,3 +60,33 @@ def test_selection_refuses_studies_that_monitor_different_metrics(tmp_path):
         (run_dir / "base_config.json").write_text("{}")
     with pytest.raises(ConfigError, match="different metrics"):
         select(OmegaConf.create({"sweep_dir": str(tmp_path)}))
+
+
+def test_seed_reruns_take_the_best_finished_configurations_capped_per_study_longest_first():
+    def trials(name: str, rows: list[tuple]) -> dict:
+        table = pd.DataFrame(rows, columns=["trial_id", "status", "val/acc", "train_seconds"])
+        table["params"] = [json.dumps({"optimizer.lr": i}) for i in range(len(table))]
+        return {"study": name, "trials": table, "base": {}, "derived": {}}
+
+    studies = [
+        trials("minilm", [("m1", "TERMINATED", 0.87, 300.0), ("m2", "TERMINATED", 0.86, 290.0)]),
+        trials("mha", [("a1", "STOPPED", 0.90, 5.0), ("a2", "TERMINATED", 0.78, 60.0), ("a3", "ERROR", None, None)]),
+        trials("bow", [("b1", "TERMINATED", 0.76, 10.0)]),
+    ]
+    selection = OmegaConf.create({"top_k": 2, "max_per_study": 1, "seeds": [1, 2, 1]})
+    jobs = seed_jobs(studies, "val/acc", "max", selection)
+    # one configuration per study (m2 is capped, a1 never finished), the top two, each seed once
+    runs = [(j["rank"], j["trial_id"], j["seed"]) for j in jobs]
+    assert runs == [(1, "m1", 1), (1, "m1", 2), (2, "a2", 1), (2, "a2", 2)]
+    assert jobs[0]["params"] == {"optimizer.lr": 0, "seed": 1}
+
+    uncapped = seed_jobs(studies, "val/acc", "max", OmegaConf.create({"top_k": 3, "seeds": [1]}))
+    assert [j["trial_id"] for j in uncapped] == ["m1", "m2", "a2"]
+
+    # ranks follow the metric; the order of the runs follows the trials' training time (longest first)
+    studies[2]["trials"].loc[0, ["val/acc", "train_seconds"]] = [0.95, 400.0]
+    jobs = seed_jobs(studies, "val/acc", "max", OmegaConf.create({"top_k": 2, "max_per_study": 1, "seeds": [1]}))
+    assert [(j["rank"], j["trial_id"]) for j in jobs] == [(1, "b1"), (2, "m1")]
+    studies[2]["trials"].loc[0, "train_seconds"] = 1.0
+    jobs = seed_jobs(studies, "val/acc", "max", OmegaConf.create({"top_k": 2, "max_per_study": 1, "seeds": [1]}))
+    assert [(j["rank"], j["trial_id"]) for j in jobs] == [(2, "m1"), (1, "b1")]

@@ -72,23 +72,31 @@ def family_table(studies: list[dict], metric: str, mode: str = "max") -> pd.Data
     return best_first(pd.DataFrame(rows), f"best {metric}", mode).reset_index(drop=True)
 
 
-def rerun_top_k(studies: list[dict], metric: str, mode: str, cfg: DictConfig) -> pd.DataFrame:
-    """Re-train the top-k configurations across all studies with each seed (in parallel on Ray).
+def seed_jobs(studies: list[dict], metric: str, mode: str, selection: DictConfig) -> list[dict]:
+    """The multi-seed re-runs of the top-k finished configurations across all studies, longest first.
 
     Every seed is a fresh run, the trial's own included: its result is the one that put it in the top-k
     (a biased estimate), and a paused, resumed or PBT-exploited trial is not a plain run of its config.
+    ``selection.max_per_study`` caps the configurations taken from one study, so that the re-runs compare
+    families rather than one family's neighbouring settings. The runs whose trial trained longest come
+    first: a few long runs (MiniLM) then overlap the many short ones instead of running last, on their own.
     """
     candidates = pd.concat([s["trials"].assign(_study=i) for i, s in enumerate(studies)], ignore_index=True)
-    candidates = candidates[candidates["status"] == "TERMINATED"].dropna(subset=[metric])
-    top = best_first(candidates, metric, mode).head(cfg.selection.top_k)
+    candidates = best_first(candidates[candidates["status"] == "TERMINATED"].dropna(subset=[metric]), metric, mode)
+    if selection.get("max_per_study"):
+        candidates = candidates.groupby("_study", sort=False).head(selection.max_per_study)
+    top = candidates.head(selection.top_k)
+    top = top.assign(_rank=range(1, len(top) + 1))
+    if "train_seconds" in top:
+        top = top.sort_values("train_seconds", ascending=False, na_position="first", kind="stable")
     jobs = []
-    for rank, (_, trial) in enumerate(top.iterrows(), start=1):
+    for _, trial in top.iterrows():
         study = studies[int(trial["_study"])]
-        key = {"rank": rank, "study": study["study"], "trial_id": trial["trial_id"]}
-        for seed in dict.fromkeys(cfg.selection.seeds):  # unique, in order
+        key = {"rank": int(trial["_rank"]), "study": study["study"], "trial_id": trial["trial_id"]}
+        for seed in dict.fromkeys(selection.seeds):  # unique, in order
             params = {**json.loads(trial["params"]), "seed": seed}
             jobs.append(key | {"seed": seed, "base": study["base"], "params": params, "derived": study["derived"]})
-    return _run_jobs(jobs, metric, mode, cfg) if jobs else pd.DataFrame()
+    return jobs
 
 
 def _run_jobs(jobs: list[dict], metric: str, mode: str, cfg: DictConfig) -> pd.DataFrame:
@@ -165,7 +173,8 @@ def select(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"sweep_dir: the studies monitor different metrics {sorted(monitors)}; cannot rank them")
     metric, mode = monitors.pop()
     families = family_table(studies, metric, mode)
-    runs = rerun_top_k(studies, metric, mode, cfg) if cfg.selection.seeds else pd.DataFrame()
+    jobs = seed_jobs(studies, metric, mode, cfg.selection) if cfg.selection.seeds else []
+    runs = _run_jobs(jobs, metric, mode, cfg) if jobs else pd.DataFrame()
     seeds = seed_table(runs, metric, mode) if len(runs) else pd.DataFrame()
     write_leaderboard(families, seeds, out)
 
