@@ -225,15 +225,19 @@ def test_population_based_training_continues_trials_with_mutated_settings(tmp_pa
 
 @pytest.mark.parametrize("searcher,scheduler", [("random", "hyperband"), ("bohb", "bohb")])
 def test_hyperband_pauses_trials_and_resumes_them_from_their_checkpoint(tmp_path, searcher, scheduler):
-    # One trial at a time: the first trials of a bracket reach its rung before the others, so they pause.
+    # One trial at a time: the first trials of a bracket reach its rung before the last one, so they pause.
+    # max_t 4, eta 2: trials 0-2 form a bracket without rungs, trials 3-5 one with a rung at epoch 2 that
+    # keeps two of its three trials, so at least one paused trial always resumes (with eta 3 only one is
+    # kept, and when that is the last to arrive nothing was ever paused and resumed).
     trials = search(
         tmp_path,
         "model=mha",
         f"searcher={searcher}",
         f"scheduler={scheduler}",
+        "scheduler.reduction_factor=2",
         "num_samples=6",
         "max_concurrent=1",
-        "trainer.max_epochs=3",
+        "trainer.max_epochs=4",
     )
     assert len(trials) == 6 and (trials["status"] != "ERROR").all()
     finished = trials[trials["status"] == "TERMINATED"]
