@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from attentune.tasks.build import make_trainer, validate_config
+from attentune.tasks.build import apply_example_budget, make_trainer, validate_config
 from attentune.tasks.instantiate import instantiate
 from attentune.tuning.space import apply_params, derived_values, param_space
 from attentune.tuning.study import base_training_config, check_keys
@@ -76,11 +76,28 @@ def test_tuning_trials_train_in_rounds_of_a_fraction_of_an_epoch(model, tmp_path
     cfg = compose_config("tune", [f"model={model}", "rounds_per_epoch=4"], tmp_path)
     trial = apply_params(OmegaConf.create(base_training_config(cfg)), {}, derived_values(cfg.search))
     trial.paths.output_dir = str(tmp_path)  # a trial's own directory
+    apply_example_budget(trial, train_size=8453)  # mr's training split
     trainer = make_trainer(trial)
-    # minilm's search config fine-tunes for 1 whole epoch
+    # minilm's search config fine-tunes in whole epochs, its budget one pass over mr
     expected = (1, 1.0) if model == "minilm" else (cfg.epochs * 4, 0.25)
     assert (trainer.max_epochs, trainer.limit_train_batches) == expected
     assert cfg.scheduler.max_t == cfg.epochs * 4  # ASHA's rungs count rounds
+
+
+@pytest.mark.parametrize(("data", "passes"), [("mr", 1), ("trec", 2), ("bbc_news", 5)])
+def test_minilm_example_budget_gives_smaller_datasets_more_passes(data, passes, tmp_path):
+    cfg = compose_config("tune", ["model=minilm", f"data={data}"], tmp_path)
+    trial = apply_params(OmegaConf.create(base_training_config(cfg)), {}, derived_values(cfg.search))
+    apply_example_budget(trial, len(instantiate(trial.data, "data").train))
+    assert (trial.epochs, trial.trainer.max_epochs) == (passes, passes)  # whole epochs: one round each
+
+
+def test_example_budget_outside_tuning_sets_max_epochs(tmp_path):
+    cfg = compose_config("train", ["train_examples=1000"], tmp_path)
+    apply_example_budget(cfg, train_size=300)
+    assert cfg.trainer.max_epochs == 3
+    apply_example_budget(cfg, train_size=5000)
+    assert cfg.trainer.max_epochs == 1  # never zero passes
 
 
 @pytest.mark.parametrize("group", ["searcher", "scheduler"])

@@ -106,6 +106,7 @@ def test_refuses_to_overwrite_a_finished_run(trained_run):
     [
         ("d_model=15", "divisible"),
         ("optimizer.lr=-0.1", "optimizer.lr"),
+        ("train_examples=-5", "train_examples"),
         ("model.dropout=1.0", "dropout"),
         ("tokenizer.kind=nope", "unknown tokenizer"),
         ("data=csv", "data"),  # no path given

@@ -44,6 +44,8 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"label_smoothing must be in [0, 1), got {cfg.label_smoothing}")
     if not 0.0 <= cfg.lr_schedule.warmup_ratio < 1.0:
         raise ConfigError(f"lr_schedule.warmup_ratio must be in [0, 1), got {cfg.lr_schedule.warmup_ratio}")
+    if cfg.get("train_examples") is not None and not cfg.train_examples > 0:
+        raise ConfigError(f"train_examples must be > 0 (or null), got {cfg.train_examples}")
     WarmupDecay(cfg.lr_schedule.name, 0, 1)
     validate_tokenizer_config(cfg.tokenizer.kind, cfg.tokenizer.vocab_size, cfg.max_length)
     with torch.device("meta"):  # builds no weights: just the model's own config validation
@@ -100,6 +102,22 @@ def make_loggers(cfg: DictConfig) -> list[Any]:
     if "wandb" in nodes:
         os.environ.setdefault("WANDB_MODE", "offline")  # offline unless the user chose otherwise
     return [instantiate(node, f"logger.{name}") for name, node in nodes.items() if node is not None]
+
+
+def apply_example_budget(cfg: DictConfig, train_size: int) -> None:
+    """Turn ``train_examples`` (when set) into the number of passes over a training set of ``train_size``.
+
+    The run makes ``max(1, round(train_examples / train_size))`` passes, so one fine-tuning budget suits
+    datasets of different sizes (8000 examples: one pass over mr, two over trec). In a tuning config the
+    passes are its ``epochs`` (``trainer.max_epochs`` follows, in rounds); otherwise ``trainer.max_epochs``.
+    """
+    if not cfg.get("train_examples"):
+        return
+    passes = max(1, round(cfg.train_examples / train_size))
+    if "epochs" in cfg:
+        cfg.epochs = passes
+    else:
+        cfg.trainer.max_epochs = passes
 
 
 def make_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] = (), **overrides: Any) -> L.Trainer:

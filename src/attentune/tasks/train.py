@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from attentune.data.datamodule import TextDataModule
 from attentune.errors import ConfigError
 from attentune.lit import ClassificationModule
-from attentune.tasks.build import make_model, make_trainer, to_plain, validate_config
+from attentune.tasks.build import apply_example_budget, make_model, make_trainer, to_plain, validate_config
 from attentune.tasks.instantiate import instantiate
 from attentune.tasks.latency import measure_latency
 from attentune.tasks.prepare import encoder_of, prepare_data
@@ -43,6 +43,7 @@ def train(
 
     data = prepare_data(cfg)
     dataset, tokenizer = data.dataset, data.tokenizer
+    apply_example_budget(cfg, len(dataset.train))
     datamodule = TextDataModule(
         dataset, encoder_of(tokenizer), Collator(pad_id=0), batch_size=cfg.batch_size, encoded=data.encoded
     )
