@@ -116,8 +116,8 @@ def main() -> None:
 
     rows = []
     for seed in args.seeds:
-        curves = {m: best_so_far(run_study(m, seed, args.budget, out, args.overrides)) for m in args.baselines}
-        curves |= {m: best_so_far(run_study(m, seed, args.budget, out, args.overrides)) for m in args.methods}
+        studies = [*args.baselines, *args.methods]
+        curves = {m: best_so_far(run_study(m, seed, args.budget, out, args.overrides)) for m in studies}
         for baseline in args.baselines:
             target = float(curves[baseline]["best"].max())
             t_base = time_to_reach(curves[baseline], target)
