@@ -11,8 +11,8 @@ validation accuracy, as ``search_efficiency.py`` does.
 
 Calibration first: each real study's settings are replayed and printed next to what the study really did.
 Limits: a replayed trial that would train a round no real study ran ends there (column ``unseen``), and a
-replay that needs more configurations than were ever drawn idles (``drawn``); between two trials on a worker
-it waits ``GAP_S``, the measured per-trial platform overhead.
+worker that needs a configuration no real study drew idles; between two trials on a worker a replay waits
+``GAP_S``, the measured per-trial platform overhead.
 
     .venv/bin/python scripts/bench/asha_replay.py --out /tmp/exp/se900 --seeds 5 6 7 --grace 1 2 --rf 3 4
 """
@@ -35,12 +35,12 @@ from omegaconf import OmegaConf
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 sys.path.insert(0, str(Path(__file__).parent))
-from search_efficiency import METRIC, best_so_far, time_to_reach  # noqa: E402
+from search_efficiency import BASELINES, METRIC, best_so_far, time_to_reach  # noqa: E402
 
 import attentune.tasks.build  # noqa: E402, F401  (registers the ${mul:} resolver of trainer.max_epochs)
 
 GAP_S = 0.27  # per-trial platform overhead (scripts/bench/tune_overhead.py)
-STUDIES = ("random", "random-full", "random+asha")
+STUDIES = (*BASELINES, "random+asha")  # the random-search studies of a seed
 
 
 @dataclass
@@ -72,11 +72,11 @@ def observed(out: Path, seed: int) -> dict[int, dict]:
     for study in STUDIES:
         for result in (out / f"{study}_seed{seed}" / "study").glob("*/result.json"):
             reports = [json.loads(line) for line in result.read_text().splitlines()]
-            rounds = [(r[f"{METRIC}_epoch"], r["time_this_iter_s"]) for r in reports if f"{METRIC}_epoch" in r]
-            if not rounds:
+            per_round = [r for r in reports if f"{METRIC}_epoch" in r]
+            if not per_round:
                 continue
+            rounds = [(r[f"{METRIC}_epoch"], r["time_this_iter_s"]) for r in per_round]
             final = [r["time_total_s"] for r in reports if r.get("final")]
-            last_round = max(r["time_total_s"] for r in reports if f"{METRIC}_epoch" in r)
             index = int(re.search(r"_(\d{5})_", result.parent.name).group(1))
             seen = runs.setdefault(index, {"config": reports[0]["config"], "rounds": [], "tail": None})
             if seen["config"] != reports[0]["config"]:
@@ -84,7 +84,7 @@ def observed(out: Path, seed: int) -> dict[int, dict]:
             if len(rounds) > len(seen["rounds"]):
                 seen["rounds"] = rounds
             if final and seen["tail"] is None:
-                seen["tail"] = final[0] - last_round
+                seen["tail"] = final[0] - per_round[-1]["time_total_s"]
     tails = [r["tail"] for r in runs.values() if r["tail"] is not None]
     for run in runs.values():
         run["tail"] = run["tail"] if run["tail"] is not None else sorted(tails)[len(tails) // 2]
@@ -103,7 +103,7 @@ def replay(runs: dict[int, dict], settings: Settings, scheduler: TrialScheduler 
             if index > max(runs):
                 return  # the real studies never drew this configuration: the worker idles
             if index in runs:
-                trial = {"id": index, "round": 0, "best": -math.inf, "stale": 0, "elapsed": 0.0}
+                trial = {"round": 0, "best": -math.inf, "stale": 0, "elapsed": 0.0}
                 trial["handle"] = SimpleNamespace(trial_id=str(index))
                 if scheduler:
                     scheduler.on_trial_add(None, trial["handle"])
@@ -191,7 +191,7 @@ def main() -> None:
         settings = Settings.of(args.out / f"random+asha_seed{seed}")  # the grid changes only ASHA's arguments
         for grace, rf in itertools.product(args.grace, args.rf):
             replayed = replay(runs, settings, asha(grace, rf, args.time_attr, settings.max_rounds), args.budget)
-            for baseline in ("random", "random-full"):
+            for baseline in BASELINES:
                 target = float(real[baseline]["best"].max())
                 t = time_to_reach(replayed["curve"], target)
                 rows.append(
