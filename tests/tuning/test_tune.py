@@ -256,3 +256,43 @@ def test_time_budget_ends_the_search_and_unstarted_trials_are_not_listed(tmp_pat
     trials = search(tmp_path, "model=bow", "searcher=random", "scheduler=fifo", "num_samples=200", "time_budget_s=12")
     assert 2 <= len(trials) < 200 and trials["val/acc"].notna().all()
     assert json.loads((tmp_path / "study.json").read_text())["trials"] == len(trials)
+
+
+@pytest.mark.parametrize("gpu,batches,shared", [(0.5, 40, True), (1, 4, False)])
+def test_trials_run_on_their_share_of_a_gpu(tmp_path, gpu, batches, shared):
+    # Ray's GPUs are logical resources: with ray.num_gpus=1 it assigns GPU 0 on this CPU-only machine too,
+    # and a trial whose GPU CUDA cannot see trains on the CPU. Half a GPU each puts both trials on GPU 0 at
+    # once (long enough trials that they surely overlap); a whole one runs them one after the other.
+    trials = search(
+        tmp_path,
+        "model=mha",
+        "searcher=random",
+        "scheduler=fifo",
+        "num_samples=2",
+        f"trainer.limit_train_batches={batches}",
+        "ray.num_gpus=1",
+        f"resources.gpu={gpu}",
+    )
+    assert (trials["status"] == "TERMINATED").all()
+    assert (trials["gpu_ids"].astype(str) == "0").all()
+    assert (trials["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")).all()
+    # a run writes config.yaml when it starts and metrics.json when it ends
+    runs = sorted(
+        ((d / "config.yaml").stat().st_mtime, (d / "metrics.json").stat().st_mtime)
+        for d in map(Path, trials["trial_dir"])
+    )
+    (_, first_end), (second_start, _) = runs
+    assert (second_start < first_end) == shared
+
+
+def test_gpu_requests_the_local_ray_cannot_meet_are_config_errors(tmp_path):
+    proc = tune_cli("model=bow", "resources.gpu=2", f"hydra.run.dir={tmp_path}/two")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(
+        "error: resources.gpu=2: a trial runs on at most one GPU"
+    )
+    # instead of Ray waiting for a GPU that never comes (ray.num_gpus=0: none, whatever the machine has)
+    proc = tune_cli("model=bow", "ray.num_gpus=0", "resources.gpu=0.5", f"hydra.run.dir={tmp_path}/none", timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+        "error: resources.gpu=0.5 per trial, but the local Ray instance has 0 GPUs "
+        "(set ray.num_gpus, or join a cluster with ray.address)"
+    )

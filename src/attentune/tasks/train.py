@@ -98,6 +98,7 @@ def train(
             "num_params": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(train_seconds, 3),
             "epochs": trainer.current_epoch,
+            "device": str(trainer.strategy.root_device),  # latency and train time depend on it
             "train_tokens": datamodule.num_tokens("train"),
             "best_checkpoint": best_path,
         }

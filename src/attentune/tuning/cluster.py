@@ -11,15 +11,41 @@ from collections.abc import Iterator
 import ray
 from omegaconf import DictConfig
 
+from attentune.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 
+def trial_resources(resources: DictConfig) -> dict[str, float]:
+    """Ray resources per trial from ``resources``: CPUs, and at most one GPU, whole or shared (e.g. 0.5)."""
+    cpu, gpu = float(resources.cpu), float(resources.gpu)
+    if gpu > 1:
+        raise ConfigError(
+            f"resources.gpu={gpu:g}: a trial runs on at most one GPU (a fraction such as 0.5 shares one); "
+            "for multi-GPU DDP training use python src/train.py trainer=ddp"
+        )
+    return {"cpu": cpu, "gpu": gpu}
+
+
+def _check_fits(trial: dict[str, float]) -> None:
+    """A trial that asks for more than the whole local instance has would wait forever: say so instead."""
+    have = ray.cluster_resources()
+    for name, amount in trial.items():
+        total = have.get(name.upper(), 0.0)
+        if amount > total:
+            raise ConfigError(
+                f"resources.{name}={amount:g} per trial, but the local Ray instance has {total:g} "
+                f"{name.upper()}s (set ray.num_{name}s, or join a cluster with ray.address)"
+            )
+
+
 @contextlib.contextmanager
-def ray_session(cfg: DictConfig) -> Iterator[None]:
+def ray_session(cfg: DictConfig, trial: dict[str, float] | None = None) -> Iterator[None]:
     """Join ``cfg.address`` (a cluster address or ``auto``), or start a private local Ray and stop it after.
 
-    A local instance gets an explicit CPU/GPU count and a temp dir of its own (short: Ray's socket
-    paths must fit in 107 bytes), so two studies never share or kill each other's Ray.
+    A local instance gets an explicit CPU count, the GPUs it detects unless ``num_gpus`` is set, and a
+    temp dir of its own (short: Ray's socket paths must fit in 107 bytes), so two studies never share or
+    kill each other's Ray; it must hold one ``trial`` (its resources). A cluster may autoscale: not checked.
     """
     if ray.is_initialized():  # e.g. tests that run several studies in one Ray
         yield
@@ -39,6 +65,8 @@ def ray_session(cfg: DictConfig) -> Iterator[None]:
     else:
         ray.init(address=cfg.address, log_to_driver=cfg.log_to_driver)
     try:
+        if temp_dir and trial:
+            _check_fits(trial)
         yield
     finally:
         ray.shutdown()  # stops only the processes of the instance we started (or detaches from a cluster)

@@ -21,6 +21,8 @@ REPORTED = (
     "latency_ms/b1",
     "latency_ms/b64",
     "epochs",
+    "device",
+    "gpu_ids",
 )
 
 
@@ -58,10 +60,9 @@ def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFram
             "trial_dir": result.path,
         }
         rows.append(row)
-    table = pd.DataFrame(rows)
-    if len(table):
-        table = best_first(table, metric, mode)
-    return table.reset_index(drop=True)
+    if not rows:  # no trial ran (e.g. the time budget ended first): the columns a study summary reads
+        return pd.DataFrame(columns=["trial_id", "status", "error", metric, *REPORTED, "params", "trial_dir"])
+    return best_first(pd.DataFrame(rows), metric, mode).reset_index(drop=True)
 
 
 def _plain(value: Any) -> Any:

@@ -21,7 +21,7 @@ from attentune.reports.plots import plot_accuracy_latency, plot_learning_curves
 from attentune.reports.stats import mean_ci95
 from attentune.tasks.cli import run_task
 from attentune.tasks.train import write_json
-from attentune.tuning.cluster import ray_session
+from attentune.tuning.cluster import ray_session, trial_resources
 from attentune.tuning.results import best_first, trial_table
 from attentune.tuning.trainable import run_job, trainable
 
@@ -101,11 +101,10 @@ def seed_jobs(studies: list[dict], metric: str, mode: str, selection: DictConfig
 
 def _run_jobs(jobs: list[dict], metric: str, mode: str, cfg: DictConfig) -> pd.DataFrame:
     storage = Path(cfg.sweep_dir).resolve()
-    with ray_session(cfg.ray):
+    resources = trial_resources(cfg.resources)
+    with ray_session(cfg.ray, resources):
         results = tune.Tuner(
-            tune.with_resources(
-                trainable(run_job, jobs=jobs, study_path=str(storage / SEEDS_DIR)), dict(cfg.resources)
-            ),
+            tune.with_resources(trainable(run_job, jobs=jobs, study_path=str(storage / SEEDS_DIR)), resources),
             param_space={"job": tune.grid_search(list(range(len(jobs))))},
             tune_config=tune.TuneConfig(
                 metric=metric, mode=mode, max_concurrent_trials=cfg.max_concurrent, reuse_actors=cfg.reuse_actors

@@ -17,7 +17,7 @@ from ray.tune.schedulers import PopulationBasedTraining
 from attentune.errors import ConfigError
 from attentune.tasks.build import validate_config
 from attentune.tasks.train import write_json
-from attentune.tuning.cluster import ray_session
+from attentune.tuning.cluster import ray_session, trial_resources
 from attentune.tuning.results import KeepTopCheckpoints, trial_table
 from attentune.tuning.space import derived_values, param_space
 from attentune.tuning.trainable import run_trial, trainable
@@ -92,16 +92,16 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     metric, mode = cfg.monitor.metric, cfg.monitor.mode
     restore_from = resolve_resume(cfg.resume, out)
     study_path = restore_from or out / STUDY_DIR
+    resources = trial_resources(cfg.resources)
     trial = tune.with_resources(
-        trainable(run_trial, base=base, derived=derived, study_path=str(study_path.resolve())),
-        {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu},
+        trainable(run_trial, base=base, derived=derived, study_path=str(study_path.resolve())), resources
     )
     os.environ.setdefault("WANDB_MODE", "offline")
     scheduler = _instantiate_optional(cfg.scheduler)
     # One resume state per trial keeps disk bounded; PBT restores trials from other trials' earlier
     # checkpoints, which must outlive their owner's next epoch.
     keep = None if isinstance(scheduler, PopulationBasedTraining) else 1
-    with ray_session(cfg.ray):
+    with ray_session(cfg.ray, resources):
         if restore_from:
             log.info("resuming study %s", restore_from)
             tuner = tune.Tuner.restore(str(restore_from), trainable=trial, resume_errored=False)

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import ray
+import torch
 from lightning.pytorch.callbacks import Checkpoint
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from ray import tune
 from ray.train._internal.session import get_session
 from ray.tune.trainable.function_trainable import wrap_function
@@ -73,6 +75,7 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
     sees), not Ray's local working directory: a worker reused for the next trial would not sync that.
     """
     cfg = apply_params(OmegaConf.create(base), params, derived)
+    gpus = place_on_assigned_gpu(cfg)
     trial_dir = Path(study_path) / Path(tune.get_context().get_trial_dir()).name
     cfg.paths.output_dir = str(trial_dir)
     wandb = (cfg.get("logger") or {}).get("wandb")
@@ -96,7 +99,18 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
     # Final report: the trial's best validation value plus its test metrics, size, time and latency, at the
     # epoch of its last report (schedulers keyed on ``epoch`` see no progress, so they let it finish).
     final = {monitor.metric: metrics[f"{monitor.metric}_best"], "epoch": metrics["epochs"], "final": True}
-    tune.report({**_numeric(metrics), **final})
+    placement = {"device": metrics.get("device", ""), "gpu_ids": gpus}
+    tune.report({**_numeric(metrics), **final, **placement})
+
+
+def place_on_assigned_gpu(cfg: DictConfig) -> str:
+    """``trainer.accelerator: auto`` in a trial means the GPU Ray assigned it (``resources.gpu``, whole or a
+    share), else the CPU: never a GPU that Ray gave to other trials. Returns Ray's GPU ids, comma-separated."""
+    gpus = [str(i) for i in ray.get_gpu_ids()]  # Ray also sets CUDA_VISIBLE_DEVICES to these
+    if cfg.trainer.accelerator == "auto":
+        cfg.trainer.accelerator = "gpu" if gpus and torch.cuda.is_available() else "cpu"
+        cfg.trainer.devices = 1
+    return ",".join(gpus)
 
 
 def run_job(params: dict[str, Any], jobs: list[dict], study_path: str) -> None:
