@@ -290,6 +290,10 @@ def test_gpu_requests_the_local_ray_cannot_meet_are_config_errors(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(
         "error: resources.gpu=2: a trial runs on at most one GPU"
     )
+    proc = tune_cli("model=bow", "trainer=gpu", f"hydra.run.dir={tmp_path}/zero")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+        "error: trainer.accelerator=gpu: set resources.gpu (e.g. 0.5 or 1) per trial"
+    )
     # instead of Ray waiting for a GPU that never comes (ray.num_gpus=0: none, whatever the machine has)
     proc = tune_cli("model=bow", "ray.num_gpus=0", "resources.gpu=0.5", f"hydra.run.dir={tmp_path}/none", timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (

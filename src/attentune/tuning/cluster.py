@@ -16,14 +16,16 @@ from attentune.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def trial_resources(resources: DictConfig) -> dict[str, float]:
-    """Ray resources per trial from ``resources``: CPUs, and at most one GPU, whole or shared (e.g. 0.5)."""
-    cpu, gpu = float(resources.cpu), float(resources.gpu)
+def trial_resources(cfg: DictConfig) -> dict[str, float]:
+    """Ray resources per trial (``cfg.resources``): CPUs, and at most one GPU, whole or shared (e.g. 0.5)."""
+    cpu, gpu = float(cfg.resources.cpu), float(cfg.resources.gpu)
     if gpu > 1:
         raise ConfigError(
             f"resources.gpu={gpu:g}: a trial runs on at most one GPU (a fraction such as 0.5 shares one); "
             "for multi-GPU DDP training use python src/train.py trainer=ddp"
         )
+    if not gpu and cfg.trainer.accelerator in ("gpu", "cuda"):  # Ray would give its trials no GPU to run on
+        raise ConfigError(f"trainer.accelerator={cfg.trainer.accelerator}: set resources.gpu (e.g. 0.5 or 1) per trial")
     return {"cpu": cpu, "gpu": gpu}
 
 

@@ -101,7 +101,7 @@ def seed_jobs(studies: list[dict], metric: str, mode: str, selection: DictConfig
 
 def _run_jobs(jobs: list[dict], metric: str, mode: str, cfg: DictConfig) -> pd.DataFrame:
     storage = Path(cfg.sweep_dir).resolve()
-    resources = trial_resources(cfg.resources)
+    resources = trial_resources(cfg)
     with ray_session(cfg.ray, resources):
         results = tune.Tuner(
             tune.with_resources(trainable(run_job, jobs=jobs, study_path=str(storage / SEEDS_DIR)), resources),

@@ -92,7 +92,7 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     metric, mode = cfg.monitor.metric, cfg.monitor.mode
     restore_from = resolve_resume(cfg.resume, out)
     study_path = restore_from or out / STUDY_DIR
-    resources = trial_resources(cfg.resources)
+    resources = trial_resources(cfg)
     trial = tune.with_resources(
         trainable(run_trial, base=base, derived=derived, study_path=str(study_path.resolve())), resources
     )
