@@ -113,6 +113,11 @@ def test_typo_in_search_space_is_a_config_error(tmp_path):
     assert proc.returncode == 2 and "error: search.space.optimizer.lrr" in proc.stderr
 
 
+def test_a_search_of_no_samples_is_a_config_error(tmp_path):
+    proc = tune_cli("model=bow", "num_samples=0", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2 and "error: num_samples=0: must be at least 1" in proc.stderr
+
+
 def test_resume_after_kill_9_keeps_finished_trials(tmp_path):
     first = tmp_path / "first"
     args = [
@@ -289,6 +294,10 @@ def test_gpu_requests_the_local_ray_cannot_meet_are_config_errors(tmp_path):
     proc = tune_cli("model=bow", "resources.gpu=2", f"hydra.run.dir={tmp_path}/two")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(
         "error: resources.gpu=2: a trial runs on at most one GPU"
+    )
+    proc = tune_cli("model=bow", "resources.gpu=-1", f"hydra.run.dir={tmp_path}/negative")
+    assert (
+        proc.returncode == 2 and "error: resources: cpu=1, gpu=-1: amounts per trial cannot be negative" in proc.stderr
     )
     proc = tune_cli("model=bow", "trainer=gpu", f"hydra.run.dir={tmp_path}/zero")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (

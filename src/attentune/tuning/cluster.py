@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 def trial_resources(cfg: DictConfig) -> dict[str, float]:
     """Ray resources per trial (``cfg.resources``): CPUs, and at most one GPU, whole or shared (e.g. 0.5)."""
     cpu, gpu = float(cfg.resources.cpu), float(cfg.resources.gpu)
+    if cpu < 0 or gpu < 0:
+        raise ConfigError(f"resources: cpu={cpu:g}, gpu={gpu:g}: amounts per trial cannot be negative")
     if gpu > 1:
         raise ConfigError(
             f"resources.gpu={gpu:g}: a trial runs on at most one GPU (a fraction such as 0.5 shares one); "

@@ -79,6 +79,8 @@ def resolve_resume(resume: Any, output_dir: Path) -> Path | None:
 def run_study(cfg: DictConfig) -> dict[str, Any]:
     """Search, write ``trials.csv`` and ``study.json`` under the run dir, return the study summary."""
     validate_config(cfg)
+    if cfg.num_samples == 0 or cfg.num_samples < -1:  # Ray Tune: -1 = sample until time_budget_s ends the study
+        raise ConfigError(f"num_samples={cfg.num_samples}: must be at least 1 (or -1: until time_budget_s)")
     space = param_space(cfg.search)
     derived = derived_values(cfg.search)
     base = base_training_config(cfg)
