@@ -62,6 +62,22 @@ def test_selection_refuses_studies_that_monitor_different_metrics(tmp_path):
         select(OmegaConf.create({"sweep_dir": str(tmp_path)}))
 
 
+def test_a_study_that_ran_no_trial_is_listed_and_the_others_still_plotted(tmp_path):
+    # A time budget shorter than a trial's start leaves a study with an empty trials.csv (header only).
+    columns = ["trial_id", "status", "val/acc", "test/acc", "num_params", "latency_ms/b1", "trial_dir"]
+    rows = {"ran": [("t0", "TERMINATED", 0.7, 0.69, 1000, 0.5, str(tmp_path / "t0"))], "none": []}
+    for name, trials in rows.items():
+        (tmp_path / name).mkdir()
+        summary = {"study": name, "family": name, "metric": "val/acc", "mode": "max"}
+        (tmp_path / name / "study.json").write_text(json.dumps(summary))
+        pd.DataFrame(trials, columns=columns).to_csv(tmp_path / name / "trials.csv", index=False)
+        (tmp_path / name / "base_config.json").write_text("{}")
+    cfg = {"sweep_dir": str(tmp_path), "selection": {"seeds": [], "pareto_x": "latency_ms/b1"}}
+    summary = select(OmegaConf.create(cfg))
+    assert [(s["study"], s["trials"]) for s in summary["studies"]] == [("ran", 1), ("none", 0)]
+    assert (tmp_path / "accuracy_vs_latency.png").stat().st_size > 0
+
+
 def test_seed_reruns_take_the_best_finished_configurations_capped_per_study_longest_first():
     def trials(name: str, rows: list[tuple]) -> dict:
         table = pd.DataFrame(rows, columns=["trial_id", "status", "val/acc", "train_seconds"])

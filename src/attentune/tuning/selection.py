@@ -179,7 +179,10 @@ def select(cfg: DictConfig) -> dict[str, Any]:
 
     trials = pd.concat([s["trials"] for s in studies], ignore_index=True)
     x = cfg.selection.pareto_x
-    plotted = trials.dropna(subset=[x, "test/acc", "num_params"])
+    # float: a study without trials (its empty trials.csv) would leave these columns of dtype object
+    plotted = trials.dropna(subset=[x, "test/acc", "num_params"]).astype(
+        {x: float, "test/acc": float, "num_params": float}
+    )
     if len(plotted):
         plot_accuracy_latency(plotted, x, "test/acc", out / "accuracy_vs_latency.png")
     curves = learning_curves(studies, metric)

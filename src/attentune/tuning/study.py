@@ -134,6 +134,8 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
         results = tuner.fit()
         search_seconds = time.perf_counter() - start
     table = trial_table(results, metric, mode)
+    if table.empty:
+        log.warning("study %s: no trial reported within time_budget_s=%s", cfg.study_name, cfg.time_budget_s)
     table.to_csv(out / "trials.csv", index=False)
     summary = {
         "study": cfg.study_name,
