@@ -152,6 +152,10 @@ def test_resume_after_kill_9_keeps_finished_trials(tmp_path):
         except ProcessLookupError:
             pass
     assert len(done_before) < 6
+    # A new search into the interrupted one's directory would mix with it (and overwrite its tables): refused.
+    proc = tune_cli(*args, f"hydra.run.dir={first}")
+    assert proc.returncode == 2 and f"error: hydra.run.dir: {first} already holds a study" in proc.stderr
+    assert {p.parent.name for p in (first / "study").glob("*/metrics.json")} == done_before
     resumed = tmp_path / "resumed"
     proc = tune_cli(*args, f"resume={first}", f"hydra.run.dir={resumed}")
     assert proc.returncode == 0, proc.stderr[-3000:]

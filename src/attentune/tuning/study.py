@@ -93,6 +93,10 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     metric, mode = cfg.monitor.metric, cfg.monitor.mode
     restore_from = resolve_resume(cfg.resume, out)
+    if restore_from is None and (out / STUDY_DIR).exists():  # never mix a new search into an earlier one
+        raise ConfigError(
+            f"hydra.run.dir: {out} already holds a study; resume=true continues it, or choose another dir"
+        )
     study_path = restore_from or out / STUDY_DIR
     resources = trial_resources(cfg)
     trial = tune.with_resources(
