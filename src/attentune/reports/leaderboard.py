@@ -25,9 +25,12 @@ def to_markdown(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows]) + "\n"
 
 
-def write_leaderboard(families: pd.DataFrame, seeds: pd.DataFrame, out: Path) -> None:
+def write_leaderboard(families: pd.DataFrame, seeds: pd.DataFrame, out: Path, notes: list[str] = ()) -> None:
+    """``families``: a row per study's best and default trials, the reference and skipped studies;
+    ``notes``: plain sentences on the result (the winner, what it is below, what the budget left out)."""
     families.to_csv(out / "leaderboard.csv", index=False)
-    text = "# Leaderboard\n\n## Best trial of each study\n\n" + to_markdown(families)
+    text = "# Leaderboard\n\n" + "".join(f"- {n}\n" for n in notes) + ("\n" if notes else "")
+    text += "## Best and default trial of each study, and the reference\n\n" + to_markdown(families)
     if len(seeds):
         text += "\n## Top configurations re-run over seeds (mean ± 95% CI)\n\n" + to_markdown(seeds)
     (out / "leaderboard.md").write_text(text)

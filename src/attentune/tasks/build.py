@@ -105,19 +105,25 @@ def make_loggers(cfg: DictConfig) -> list[Any]:
 
 
 def apply_example_budget(cfg: DictConfig, train_size: int) -> None:
-    """Turn ``train_examples`` (when set) into the number of passes over a training set of ``train_size``.
+    """Turn ``train_examples`` (when set) into passes over a training set of ``train_size``.
 
-    The run makes ``max(1, round(train_examples / train_size))`` passes, so one fine-tuning budget suits
-    datasets of different sizes (8000 examples: one pass over mr, two over trec). In a tuning config the
-    passes are its ``epochs`` (``trainer.max_epochs`` follows, in rounds); otherwise ``trainer.max_epochs``.
+    A budget of at least one training set makes ``round(train_examples / train_size)`` whole passes, so one
+    fine-tuning budget suits datasets of different sizes (8000 examples: one pass over mr, two over trec).
+    A smaller budget makes one partial pass: each epoch draws ``train_examples`` of a fresh shuffle (8000 of
+    a 50k set), so the run's cost follows the budget, not the data size. In a tuning config the passes are
+    its ``epochs`` (``trainer.max_epochs`` counts rounds and follows); otherwise ``trainer.max_epochs``.
     """
     if not cfg.get("train_examples"):
         return
-    passes = max(1, round(cfg.train_examples / train_size))
+    passes = cfg.train_examples / train_size
+    whole = max(1, round(passes))
     if "epochs" in cfg:
-        cfg.epochs = passes
+        cfg.epochs = whole
     else:
-        cfg.trainer.max_epochs = passes
+        cfg.trainer.max_epochs = whole
+    if passes < 1:
+        rounds = cfg.get("rounds_per_epoch") or 1
+        cfg.trainer.limit_train_batches = passes / rounds
 
 
 def make_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] = (), **overrides: Any) -> L.Trainer:

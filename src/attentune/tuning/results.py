@@ -11,6 +11,8 @@ from typing import Any
 import pandas as pd
 from ray import tune
 
+from attentune.tuning.space import same_point
+
 log = logging.getLogger(__name__)
 
 REPORTED = (
@@ -21,6 +23,8 @@ REPORTED = (
     "latency_ms/b1",
     "latency_ms/b64",
     "epochs",
+    "stopped_by_deadline",
+    "time_total_s",
     "device",
     "gpu_ids",
 )
@@ -38,8 +42,17 @@ def best_first(table: pd.DataFrame, column: str, mode: str) -> pd.DataFrame:
     return table.sort_values(column, ascending=mode == "min", na_position="last", kind="stable")
 
 
-def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFrame:
+def empty_trial_table(metric: str) -> pd.DataFrame:
+    """The columns a study summary reads, for a study with no trial (budget ended first, or skipped)."""
+    return pd.DataFrame(columns=["trial_id", "status", "error", "default", metric, *REPORTED, "params", "trial_dir"])
+
+
+def trial_table(
+    results: tune.ResultGrid, metric: str, mode: str, default: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """One row per trial: status, error, sampled params (``param:<path>``), best metric and the reported numbers.
+
+    ``default``: the family's default configuration; its trial is marked in the ``default`` column.
 
     Trials that never reported the metric and did not fail are left out: a searcher that samples up front
     (random, grid) leaves the trials the time budget did not reach pending.
@@ -53,6 +66,7 @@ def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFram
             "trial_id": metrics.get("trial_id", Path(result.path).name),
             "status": trial_status(result),
             "error": _first_line(result.error),
+            "default": default is not None and same_point(result.config or {}, default),
             metric: metrics.get(metric, math.nan),
             **{key: metrics.get(key, math.nan) for key in REPORTED},
             **{f"param:{k}": v for k, v in (result.config or {}).items()},
@@ -60,8 +74,8 @@ def trial_table(results: tune.ResultGrid, metric: str, mode: str) -> pd.DataFram
             "trial_dir": result.path,
         }
         rows.append(row)
-    if not rows:  # no trial ran (e.g. the time budget ended first): the columns a study summary reads
-        return pd.DataFrame(columns=["trial_id", "status", "error", metric, *REPORTED, "params", "trial_dir"])
+    if not rows:  # no trial ran (e.g. the time budget ended first)
+        return empty_trial_table(metric)
     return best_first(pd.DataFrame(rows), metric, mode).reset_index(drop=True)
 
 

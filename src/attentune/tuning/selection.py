@@ -6,13 +6,14 @@ import json
 import logging
 import math
 import shutil
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from ray import tune
 
 from attentune.errors import ConfigError
@@ -20,12 +21,16 @@ from attentune.reports.leaderboard import write_leaderboard
 from attentune.reports.plots import plot_accuracy_latency, plot_learning_curves
 from attentune.reports.stats import mean_ci95
 from attentune.tasks.cli import run_task
+from attentune.tasks.instantiate import instantiate
+from attentune.tasks.reference import tfidf_reference
 from attentune.tasks.train import write_json
+from attentune.tuning.budget import PLAN_FILE, RAY_START_S, SweepPlan, parse_budget
 from attentune.tuning.cluster import ray_session, trial_resources
 from attentune.tuning.results import best_first, trial_table
 from attentune.tuning.trainable import run_job, trainable
 
 SEEDS_DIR = "seeds"  # the multi-seed re-runs, a Ray Tune experiment under the sweep directory
+REFERENCE_FILE = "reference.json"
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,7 @@ def load_studies(sweep_dir: Path) -> list[dict[str, Any]]:
     for summary_file in sorted(sweep_dir.glob("*/study.json")):
         run_dir = summary_file.parent
         summary = json.loads(summary_file.read_text())
-        trials = pd.read_csv(run_dir / "trials.csv")
+        trials = pd.read_csv(run_dir / "trials.csv", dtype={"default": "boolean"})
         trials["family"] = summary["family"]
         trials["study"] = summary["study"]
         setup = json.loads((run_dir / "base_config.json").read_text())
@@ -45,31 +50,116 @@ def load_studies(sweep_dir: Path) -> list[dict[str, Any]]:
     return studies
 
 
-def family_table(studies: list[dict], metric: str, mode: str = "max") -> pd.DataFrame:
-    """A row per study: its best trial that finished training (so it has test metrics); a study where none
-    finished (all stopped by a scheduler or the time budget) shows its best stopped trial."""
-    rows = []
+def _row(study: str, kind: str, trial: pd.Series, metric: str, t: pd.DataFrame | None, note: str = "") -> dict:
+    return {
+        "study": study,
+        "row": kind,
+        f"best {metric}": trial.get(metric, math.nan),
+        "test/acc": trial.get("test/acc", math.nan),
+        "test/f1_macro": trial.get("test/f1_macro", math.nan),
+        "params": trial.get("num_params", math.nan),
+        "latency ms (b1)": trial.get("latency_ms/b1", math.nan),
+        "latency ms (b64)": trial.get("latency_ms/b64", math.nan),
+        "train s": trial.get("train_seconds", math.nan),
+        "trials": len(t) if t is not None else math.nan,
+        "failed": int((t["status"] == "ERROR").sum()) if t is not None else math.nan,
+        "note": note,
+    }
+
+
+def family_table(studies: list[dict], metric: str, mode: str = "max", references: list[dict] = ()) -> pd.DataFrame:
+    """The leaderboard: per study its best trial that finished training (so it has test metrics; a study where
+    none finished shows its best stopped trial) and its default configuration's trial, each reference, ranked
+    by ``metric``; then the studies the budget skipped, with the reason."""
+    rows, skipped = [], []
     for s in studies:
         t = s["trials"]
+        if s.get("skipped"):
+            skipped.append(_row(s["study"], "skipped", pd.Series(dtype=object), metric, t, s["skipped"]))
+            continue
         done = t[t["status"] != "ERROR"].dropna(subset=[metric])
         finished = done.dropna(subset=["test/acc"]) if "test/acc" in done else done.iloc[0:0]
         ranked = finished if len(finished) else done  # trials.csv is sorted best first
         best = ranked.iloc[0] if len(ranked) else pd.Series(dtype=object)
-        rows.append(
-            {
-                "study": s["study"],
-                f"best {metric}": best.get(metric, math.nan),
-                "test/acc": best.get("test/acc", math.nan),
-                "test/f1_macro": best.get("test/f1_macro", math.nan),
-                "params": best.get("num_params", math.nan),
-                "latency ms (b1)": best.get("latency_ms/b1", math.nan),
-                "latency ms (b64)": best.get("latency_ms/b64", math.nan),
-                "train s": best.get("train_seconds", math.nan),
-                "trials": len(t),
-                "failed": int((t["status"] == "ERROR").sum()),
-            }
-        )
-    return best_first(pd.DataFrame(rows), f"best {metric}", mode).reset_index(drop=True)
+        is_default = bool(len(ranked)) and best.get("default") is True
+        rows.append(_row(s["study"], "best = default" if is_default else "best", best, metric, t))
+        defaults = t[t["default"].fillna(False).astype(bool)] if "default" in t else t.iloc[0:0]
+        if len(defaults) and not is_default:
+            rows.append(_row(s["study"], "default", defaults.iloc[0], metric, t, _status_note(defaults.iloc[0])))
+    for ref in references:
+        rows.append(_row(ref["study"], "reference", pd.Series(ref), metric, None, ref["model"]))
+    table = best_first(pd.DataFrame(rows), f"best {metric}", mode) if rows else pd.DataFrame(rows)
+    return pd.concat([table, pd.DataFrame(skipped)], ignore_index=True)
+
+
+def _status_note(trial: pd.Series) -> str:
+    if trial.get("status") == "ERROR":
+        return f"failed: {trial.get('error', '')}"
+    return "" if trial.get("status") == "TERMINATED" else "stopped by the scheduler before testing"
+
+
+def references(studies: list[dict], out: Path) -> list[dict]:
+    """The TF-IDF + linear SVM reference on each distinct dataset of the sweep, cached in ``reference.json``."""
+    cache_file = out / REFERENCE_FILE
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    refs = []
+    for s in studies:
+        data = s["base"]["data"]
+        key = json.dumps(data, sort_keys=True)
+        if key not in cache:
+            dataset = instantiate(OmegaConf.create(data), "data")
+            cache[key] = {"study": f"reference ({dataset.name})", **tfidf_reference(dataset)}
+            write_json(cache_file, cache)
+        if cache[key] not in refs:
+            refs.append(cache[key])
+    return refs
+
+
+def verdict(families: pd.DataFrame, winner_test: float | None, winner: str | None) -> list[str]:
+    """Plain sentences for the report when the winner's test score is below the reference or a default row."""
+    notes = []
+    if winner_test is None or math.isnan(winner_test):
+        return notes
+    for kind, label in (("reference", "the reference"), ("default", "a default configuration")):
+        rows = families[families["row"].isin([kind, "best = default"] if kind == "default" else [kind])]
+        rows = rows.dropna(subset=["test/acc"])
+        if len(rows) and rows["test/acc"].max() > winner_test:
+            top = rows.loc[rows["test/acc"].idxmax()]
+            notes.append(
+                f"The winner ({winner}) scores test/acc {winner_test:.4f}, below {label}: {top['study']} "
+                f"({top['row']}, {top['note'] or 'default settings'}) at {top['test/acc']:.4f}."
+            )
+    return notes
+
+
+def job_seconds(trial: pd.Series) -> float:
+    """What a fresh re-run of a trial's configuration takes, from the trial's own wall time (all its rounds:
+    a trial the deadline stopped early would have run longer)."""
+    seconds = trial.get("time_total_s", math.nan)
+    if seconds is None or math.isnan(float(seconds)):
+        seconds = 1.2 * float(trial.get("train_seconds", 0.0) or 0.0) + 10.0
+    return float(seconds) * (1.5 if trial.get("stopped_by_deadline") == 1 else 1.0)
+
+
+def fit_jobs(jobs: list[dict], seconds_left: float | None, max_concurrent: int) -> tuple[list[dict], str]:
+    """The re-runs of the best-ranked configurations whose seeds fit ``seconds_left`` (whole configurations,
+    best first), and a note on what did not fit."""
+    if seconds_left is None:
+        return jobs, ""
+    ranks = sorted({j["rank"] for j in jobs})
+    kept: list[dict] = []
+    for rank in ranks:
+        trial = kept + [j for j in jobs if j["rank"] == rank]
+        costs = [j["seconds"] for j in trial]
+        makespan = RAY_START_S + max(max(costs), sum(costs) / max(1, max_concurrent))
+        if makespan > seconds_left:
+            dropped = len(ranks) - ranks.index(rank)
+            return kept, (
+                f"seed re-runs: {dropped} of {len(ranks)} configurations left out, they need ≈ {makespan:.0f} s "
+                f"and {max(0.0, seconds_left):.0f} s of the budget are left"
+            )
+        kept = trial
+    return kept, ""
 
 
 def seed_jobs(studies: list[dict], metric: str, mode: str, selection: DictConfig) -> list[dict]:
@@ -95,7 +185,11 @@ def seed_jobs(studies: list[dict], metric: str, mode: str, selection: DictConfig
         key = {"rank": int(trial["_rank"]), "study": study["study"], "trial_id": trial["trial_id"]}
         for seed in dict.fromkeys(selection.seeds):  # unique, in order
             params = {**json.loads(trial["params"]), "seed": seed}
-            jobs.append(key | {"seed": seed, "base": study["base"], "params": params, "derived": study["derived"]})
+            jobs.append(
+                key
+                | {"seed": seed, "base": study["base"], "params": params, "derived": study["derived"]}
+                | {"seconds": job_seconds(trial)}
+            )
     return jobs
 
 
@@ -163,19 +257,26 @@ def copy_winner(run_dir: Path, best_dir: Path) -> None:
     shutil.copy2(run_dir / "checkpoints" / "best.ckpt", best_dir / "checkpoints" / "best.ckpt")
 
 
-def select(cfg: DictConfig) -> dict[str, Any]:
-    """Write leaderboard.{md,csv}, summary.json, the PNG plots and best/ into ``cfg.sweep_dir``."""
+def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
+    """Write leaderboard.{md,csv}, summary.json, the PNG plots and best/ into ``cfg.sweep_dir``.
+
+    ``deadline``: when the sweep's budget ends (its plan); without one, ``cfg.budget`` from now. Seed re-runs
+    that would not fit are left out, best-ranked configurations first kept, and the report says so.
+    """
     out = Path(cfg.sweep_dir)
     studies = load_studies(out)
     monitors = {(s["metric"], s["mode"]) for s in studies}  # each study's monitor, from its study.json
     if len(monitors) > 1:
         raise ConfigError(f"sweep_dir: the studies monitor different metrics {sorted(monitors)}; cannot rank them")
     metric, mode = monitors.pop()
-    families = family_table(studies, metric, mode)
+    refs = references(studies, out)
+    families = family_table(studies, metric, mode, refs)
+    if deadline is None and parse_budget(cfg.get("budget")) is not None:
+        deadline = time.time() + parse_budget(cfg.budget)
     jobs = seed_jobs(studies, metric, mode, cfg.selection) if cfg.selection.seeds else []
+    jobs, budget_note = fit_jobs(jobs, None if deadline is None else deadline - time.time(), cfg.max_concurrent)
     runs = _run_jobs(jobs, metric, mode, cfg) if jobs else pd.DataFrame()
     seeds = seed_table(runs, metric, mode) if len(runs) else pd.DataFrame()
-    write_leaderboard(families, seeds, out)
 
     trials = pd.concat([s["trials"] for s in studies], ignore_index=True)
     x = cfg.selection.pareto_x
@@ -189,23 +290,37 @@ def select(cfg: DictConfig) -> dict[str, Any]:
     if curves:
         plot_learning_curves(curves, metric, out / "learning_curves.png")
 
+    winner, winner_test = None, None
     if len(seeds):  # the winner: best mean over seeds; its best seed's checkpoint
         top = seeds.iloc[0]
         winner_runs = runs[(runs["study"] == top["study"]) & (runs["trial_id"] == top["trial"])]
         winner_dir = Path(best_first(winner_runs, metric, mode).iloc[0]["trial_dir"])
+        winner, winner_test = f"{top['study']} trial {top['trial']}, mean of {top['seeds']} seeds", top["test/acc mean"]
     else:
         finished = best_first(trials[trials["status"] == "TERMINATED"], metric, mode)
         winner_dir = Path(finished.iloc[0]["trial_dir"]) if len(finished) else None
+        if len(finished):
+            winner = f"{finished.iloc[0]['study']} trial {finished.iloc[0]['trial_id']}"
+            winner_test = float(finished.iloc[0].get("test/acc", math.nan))
     if winner_dir is not None and (winner_dir / "checkpoints" / "best.ckpt").exists():
         copy_winner(winner_dir, out / "best")
+    notes = verdict(families, winner_test, winner) + ([budget_note] if budget_note else [])
+    write_leaderboard(
+        families, seeds, out, [f"Winner: {winner}, test/acc {winner_test:.4f}." if winner else "No winner."] + notes
+    )
+    plan_file = out / PLAN_FILE
     summary = {
         "metric": metric,
         "studies": families.to_dict(orient="records"),
+        "reference": refs,
         "seed_reruns": seeds.to_dict(orient="records"),
         "winner": str(out / "best") if (out / "best").exists() else None,
+        "winner_test_acc": winner_test,
         "winner_metrics": json.loads((out / "best" / "metrics.json").read_text())
         if (out / "best" / "metrics.json").exists()
         else None,
+        "notes": notes,
+        "budget": json.loads(plan_file.read_text()) if plan_file.exists() else None,
     }
     write_json(out / "summary.json", summary)
     print((out / "leaderboard.md").read_text())
@@ -221,8 +336,10 @@ class SelectionCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         with open_dict(config):
             config.sweep_dir = config.hydra.sweep.dir
+        plan_file = Path(config.sweep_dir) / PLAN_FILE
+        deadline = SweepPlan.load(plan_file).deadline if plan_file.exists() else None
         try:
-            run_task(select, config)  # user errors: one line, exit 2
+            run_task(select, config, deadline)  # user errors: one line, exit 2
         except Exception:
             traceback.print_exc()
             raise SystemExit(1) from None

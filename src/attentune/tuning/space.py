@@ -9,18 +9,24 @@
       max_length: {grid: [64, 128]}
     derived:                              # set on every trial; may interpolate sampled values, so
       d_model: ${mul:${heads},${head_dim}}  # constraints hold by construction
+    default:                              # values of keys that only `derived` reads, for the default
+      head_dim: 32                        # configuration (the study's first trial)
 
 A trial is the composed training config with those keys changed (``OmegaConf.update``).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
 
 from attentune.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 DISTRIBUTIONS = {
     "choice": lambda v: tune.choice(list(v)),
@@ -66,3 +72,53 @@ def derived_values(search: DictConfig) -> dict[str, str]:
     """The ``derived`` entries, unresolved: they interpolate the trial's own sampled values."""
     node = search.get("derived")
     return dict(OmegaConf.to_container(node, resolve=False)) if node else {}
+
+
+def default_point(search: DictConfig, base: DictConfig) -> dict[str, Any]:
+    """The family's default configuration (what ``train.py model=<family>`` trains) as a point of its space.
+
+    Each searched key takes its value in the training config ``base``; a key that only a ``derived`` entry
+    reads (``head_dim``) takes it from ``search.default``, and the derived keys that interpolate must then
+    come out as in ``base`` (``d_model = heads * head_dim``), so the point really is the default. A value outside a
+    ``choice``/``grid`` is an error (searchers cannot enqueue it); outside a range, a warning.
+    """
+    spec = OmegaConf.to_container(search.get("space"), resolve=True) if search.get("space") else {}
+    given = OmegaConf.to_container(search.get("default"), resolve=True) if search.get("default") else {}
+    point = {}
+    for path, dist in spec.items():
+        value = given[path] if path in given else OmegaConf.select(base, path, default="<missing>")
+        if value == "<missing>":
+            raise ConfigError(f"search.default.{path}: needed, the training config has no {path} to start from")
+        ((kind, values),) = dist.items()
+        if kind in ("choice", "grid") and value not in values:
+            raise ConfigError(
+                f"search.space.{path}: the default configuration's value {value!r} is not among {values}; "
+                "add it, or set evaluate_default=false"
+            )
+        if kind in ("uniform", "loguniform", "quniform", "randint") and not values[0] <= value <= values[1]:
+            log.warning("search.space.%s: the default value %s lies outside %s; evaluated anyway", path, value, values)
+        point[path] = value
+    trial = apply_params(base, point, derived_values(search))
+    for path, expr in derived_values(search).items():
+        if "${" not in str(expr):  # a constant study setting (MiniLM's whole-epoch rounds), not a size
+            continue
+        mine, theirs = OmegaConf.select(trial, path), OmegaConf.select(base, path)
+        if mine != theirs:
+            raise ConfigError(
+                f"search.default: gives {path}={mine}, but the default configuration has {path}={theirs}"
+            )
+    return point
+
+
+def same_point(params: dict[str, Any], point: dict[str, Any]) -> bool:
+    """Whether a trial's sampled ``params`` are ``point`` (floats compared to rounding)."""
+    if set(params) != set(point):
+        return False
+    for key, value in point.items():
+        other = params[key]
+        if isinstance(value, float) and isinstance(other, int | float) and not isinstance(other, bool):
+            if not math.isclose(value, other, rel_tol=1e-9):
+                return False
+        elif other != value:
+            return False
+    return True

@@ -13,13 +13,16 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchAlgorithm, Searcher, SearchGenerator
 
 from attentune.errors import ConfigError
 from attentune.tasks.build import validate_config
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import ray_session, trial_resources
-from attentune.tuning.results import KeepTopCheckpoints, trial_table
-from attentune.tuning.space import derived_values, param_space
+from attentune.tuning.deadline import UntilDeadline, write_deadline
+from attentune.tuning.results import KeepTopCheckpoints, empty_trial_table, trial_table
+from attentune.tuning.space import default_point, derived_values, param_space
+from attentune.tuning.sweep import Claim, claim_budget, release_budget
 from attentune.tuning.trainable import run_trial, trainable
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,9 @@ TRAIN_KEYS_EXCLUDED = (
     "time_budget_s",
     "reuse_actors",
     "selection",
+    "budget",
+    "budget_policy",
+    "evaluate_default",
 )
 
 
@@ -57,6 +63,53 @@ def base_training_config(cfg: DictConfig) -> dict:
 
 def _instantiate_optional(node: DictConfig | None) -> Any:
     return hydra.utils.instantiate(node) if node else None
+
+
+def make_search_alg(
+    node: DictConfig | None, points: list[dict], max_concurrent: int, run_dir: Path | None
+) -> SearchAlgorithm:
+    """The configured searcher, evaluating ``points`` first, at most ``max_concurrent`` trials at a time, and
+    (with a deadline in ``run_dir``) creating no trial that could not report before it."""
+    kwargs: dict[str, Any] = {"points_to_evaluate": points, "_convert_": "all"} if points else {}
+    target = hydra.utils.get_class(node._target_) if node else BasicVariantGenerator
+    if issubclass(target, BasicVariantGenerator):
+        alg = hydra.utils.instantiate(
+            node or {"_target_": f"{target.__module__}.{target.__name__}"}, max_concurrent=max_concurrent, **kwargs
+        )
+    else:
+        alg = hydra.utils.instantiate(node, **kwargs)
+    if isinstance(alg, Searcher):
+        alg = SearchGenerator(ConcurrencyLimiter(alg, max_concurrent=max_concurrent))
+    return UntilDeadline(alg, str(run_dir)) if run_dir is not None else alg
+
+
+def first_points(cfg: DictConfig, base: dict) -> list[dict]:
+    """The family's default configuration as the study's first trial (``evaluate_default``): the search's
+    best is then at least what ``train.py model=<family>`` trains, up to noise."""
+    if not cfg.get("evaluate_default", True) or not cfg.search.get("space"):
+        return []
+    if any("grid" in spec for spec in OmegaConf.to_container(cfg.search.space).values()):
+        return []  # a grid is evaluated whole, in its own order
+    return [default_point(cfg.search, OmegaConf.create(base))]
+
+
+def skipped_study(cfg: DictConfig, out: Path, base: dict, derived: dict, reason: str) -> dict[str, Any]:
+    """A study the budget could not fit: listed, with its reason, and nothing trained."""
+    log.warning("study %s: %s", cfg.study_name, reason)
+    empty_trial_table(cfg.monitor.metric).to_csv(out / "trials.csv", index=False)
+    summary = {
+        "study": cfg.study_name,
+        "family": cfg.family,
+        "metric": cfg.monitor.metric,
+        "mode": cfg.monitor.mode,
+        "trials": 0,
+        "failed": 0,
+        "skipped": reason,
+        "search_seconds": 0.0,
+    }
+    write_json(out / "study.json", summary)
+    write_json(out / "base_config.json", {"base": base, "derived": derived, "default": None})
+    return summary
 
 
 def resolve_resume(resume: Any, output_dir: Path) -> Path | None:
@@ -99,6 +152,14 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
         )
     study_path = restore_from or out / STUDY_DIR
     resources = trial_resources(cfg)
+    points = first_points(cfg, base)
+    claim: Claim = claim_budget(cfg, base)
+    if claim.skip:
+        return skipped_study(cfg, out, base, derived, claim.skip)
+    time_budget_s = claim.time_budget_s
+    if time_budget_s is not None:  # trials and the searcher keep this deadline; Ray's budget is the hard stop
+        write_deadline(study_path.parent, time.time() + time_budget_s, claim.first_round_s, claim.finish_s)
+        log.info("study %s: %.0f s", cfg.study_name, time_budget_s)
     trial = tune.with_resources(
         trainable(run_trial, base=base, derived=derived, study_path=str(study_path.resolve())), resources
     )
@@ -118,11 +179,15 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                 tune_config=tune.TuneConfig(
                     metric=metric,
                     mode=mode,
-                    search_alg=_instantiate_optional(cfg.searcher),
+                    search_alg=make_search_alg(
+                        cfg.searcher,
+                        points,
+                        cfg.max_concurrent,
+                        study_path.parent if time_budget_s is not None else None,
+                    ),
                     scheduler=scheduler,
                     num_samples=cfg.num_samples,
-                    max_concurrent_trials=cfg.max_concurrent,
-                    time_budget_s=cfg.get("time_budget_s"),
+                    time_budget_s=None if time_budget_s is None else time_budget_s + hard_stop_grace(time_budget_s),
                     reuse_actors=cfg.reuse_actors,
                 ),
                 run_config=tune.RunConfig(
@@ -137,9 +202,10 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
         start = time.perf_counter()
         results = tuner.fit()
         search_seconds = time.perf_counter() - start
-    table = trial_table(results, metric, mode)
+    release_budget(claim)
+    table = trial_table(results, metric, mode, default=points[0] if points else None)
     if table.empty:
-        log.warning("study %s: no trial reported within time_budget_s=%s", cfg.study_name, cfg.time_budget_s)
+        log.warning("study %s: no trial reported within its budget of %s s", cfg.study_name, time_budget_s)
     table.to_csv(out / "trials.csv", index=False)
     summary = {
         "study": cfg.study_name,
@@ -150,11 +216,17 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
         "trials": len(table),
         "failed": int((table["status"] == "ERROR").sum()),
         "search_seconds": round(search_seconds, 2),
+        "time_budget_s": None if time_budget_s is None else round(time_budget_s, 1),
     }
     write_json(out / "study.json", summary)
-    write_json(out / "base_config.json", {"base": base, "derived": derived})
+    write_json(out / "base_config.json", {"base": base, "derived": derived, "default": points[0] if points else None})
     log.info("study %s: %s", cfg.study_name, json.dumps(summary))
     return summary
+
+
+def hard_stop_grace(time_budget_s: float) -> float:
+    """How long past the deadline Ray lets trials run before it stops them (they normally end by themselves)."""
+    return max(30.0, 0.1 * time_budget_s)
 
 
 def check_keys(base: DictConfig, space: dict[str, Any], derived: dict[str, str]) -> None:

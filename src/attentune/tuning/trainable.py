@@ -20,6 +20,7 @@ from ray.train._internal.session import get_session
 from ray.tune.trainable.function_trainable import wrap_function
 
 from attentune.tasks.train import METRICS_FILE, train
+from attentune.tuning.deadline import StopBeforeDeadline, read_deadline
 from attentune.tuning.space import apply_params
 
 RESUME_FILE = "resume.ckpt"  # the full training state a paused or interrupted trial continues from
@@ -94,8 +95,13 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
             resume_from = trial_dir / RESUME_FILE
             with checkpoint.as_directory() as src:
                 shutil.copy2(Path(src) / RESUME_FILE, resume_from)
-        reporter = TuneReporter(monitor.metric, monitor.mode, keep_best=own)
-        metrics = train(cfg, callbacks=[reporter], resume_from=resume_from)
+        callbacks: list[L.Callback] = [TuneReporter(monitor.metric, monitor.mode, keep_best=own)]
+        deadline = read_deadline(Path(study_path).parent)  # the study's budget, kept by the trial itself
+        if deadline is not None:
+            callbacks.append(StopBeforeDeadline(deadline["deadline"], deadline["finish_s"]))
+        metrics = train(cfg, callbacks=callbacks, resume_from=resume_from)
+        if deadline is not None:
+            metrics["stopped_by_deadline"] = int(callbacks[-1].stopped_early)
     # Final report: the trial's best validation value plus its test metrics, size, time and latency, at the
     # epoch of its last report (schedulers keyed on ``epoch`` see no progress, so they let it finish).
     final = {monitor.metric: metrics[f"{monitor.metric}_best"], "epoch": metrics["epochs"], "final": True}
