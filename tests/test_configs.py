@@ -78,9 +78,9 @@ def test_tuning_trials_train_in_rounds_of_a_fraction_of_an_epoch(model, tmp_path
     trial.paths.output_dir = str(tmp_path)  # a trial's own directory
     apply_example_budget(trial, train_size=8453)  # mr's training split
     trainer = make_trainer(trial)
-    # minilm's search config fine-tunes in whole epochs, its budget one pass over mr
-    expected = (1, 1.0) if model == "minilm" else (cfg.epochs * 4, 0.25)
-    assert (trainer.max_epochs, trainer.limit_train_batches) == expected
+    # minilm fine-tunes in whole epochs on its budget of 8000 examples: one partial pass over mr's 8453
+    expected = (1, 8000 / 8453) if model == "minilm" else (cfg.epochs * 4, 0.25)
+    assert (trainer.max_epochs, trainer.limit_train_batches) == pytest.approx(expected)
     assert cfg.scheduler.max_t == cfg.epochs * 4  # ASHA's rungs count rounds
 
 
@@ -97,7 +97,17 @@ def test_example_budget_outside_tuning_sets_max_epochs(tmp_path):
     apply_example_budget(cfg, train_size=300)
     assert cfg.trainer.max_epochs == 3
     apply_example_budget(cfg, train_size=5000)
-    assert cfg.trainer.max_epochs == 1  # never zero passes
+    assert cfg.trainer.max_epochs == 1  # never zero passes: one partial pass of 1000 of the 5000 examples
+    assert cfg.trainer.limit_train_batches == pytest.approx(0.2)
+
+
+def test_an_example_budget_below_one_pass_costs_the_same_on_any_data_size(tmp_path):
+    # MiniLM's 8000 examples: the time a trial needs (and its study's budget) must not grow with the data
+    for size in (20_000, 50_000):
+        cfg = compose_config("tune", ["model=minilm"], tmp_path)
+        trial = apply_params(OmegaConf.create(base_training_config(cfg)), {}, derived_values(cfg.search))
+        apply_example_budget(trial, train_size=size)
+        assert trial.trainer.max_epochs * trial.trainer.limit_train_batches * size == pytest.approx(8000)
 
 
 @pytest.mark.parametrize("group", ["searcher", "scheduler"])

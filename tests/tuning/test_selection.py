@@ -12,6 +12,8 @@ from omegaconf import OmegaConf
 from attentune.errors import ConfigError
 from attentune.tuning.selection import family_table, seed_jobs, seed_table, select
 
+MR = {"_target_": "attentune.data.builtin.load_mr", "cache_dir": None}
+
 
 def study(name: str, rows: list[tuple], metric: str = "val/acc", mode: str = "max") -> dict:
     trials = pd.DataFrame(rows, columns=["status", metric, "test/acc"])
@@ -71,10 +73,11 @@ def test_a_study_that_ran_no_trial_is_listed_and_the_others_still_plotted(tmp_pa
         summary = {"study": name, "family": name, "metric": "val/acc", "mode": "max"}
         (tmp_path / name / "study.json").write_text(json.dumps(summary))
         pd.DataFrame(trials, columns=columns).to_csv(tmp_path / name / "trials.csv", index=False)
-        (tmp_path / name / "base_config.json").write_text("{}")
-    cfg = {"sweep_dir": str(tmp_path), "selection": {"seeds": [], "pareto_x": "latency_ms/b1"}}
+        (tmp_path / name / "base_config.json").write_text(json.dumps({"base": {"data": MR}, "derived": {}}))
+    cfg = {"sweep_dir": str(tmp_path), "selection": {"seeds": [], "pareto_x": "latency_ms/b1"}, "max_concurrent": 2}
     summary = select(OmegaConf.create(cfg))
-    assert [(s["study"], s["trials"]) for s in summary["studies"]] == [("ran", 1), ("none", 0)]
+    studies = [(s["study"], s["trials"]) for s in summary["studies"] if s["row"] != "reference"]
+    assert studies == [("ran", 1), ("none", 0)]
     assert (tmp_path / "accuracy_vs_latency.png").stat().st_size > 0
 
 

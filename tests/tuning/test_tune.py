@@ -25,6 +25,7 @@ TUNE_TINY = TINY + [
     "trainer.limit_train_batches=4",  # tune.yaml's rounds (a third of the data each) would replace tiny's 4
     "ray.num_cpus=2",
     "max_concurrent=2",
+    "evaluate_default=false",  # tiny sizes (vocab 500, d_model 16) are not points of the real search spaces
 ]
 
 
@@ -181,11 +182,18 @@ def test_model_selection_sweep_writes_leaderboard_and_a_usable_winner(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     board = pd.read_csv(tmp_path / "leaderboard.csv")
-    assert sorted(board["study"]) == ["bow_mr", "mha_mr"]
-    assert (board["trials"] == 2).all() and board["test/acc"].notna().all()
+    best = board[board["row"].str.startswith("best")]
+    assert sorted(best["study"]) == ["bow_mr", "mha_mr"]
+    assert (best["trials"] == 2).all() and board["test/acc"].notna().all()
+    # the reference: TF-IDF + linear SVM on the same split, with its own val/test metrics and latency
+    (reference,) = board[board["row"] == "reference"].itertuples()
+    assert 0.7 < reference[board.columns.get_loc("test/acc") + 1] <= 1.0
     text = (tmp_path / "leaderboard.md").read_text()
-    assert "mean ± 95% CI" in text and "mha_mr" in text
+    assert "mean ± 95% CI" in text and "mha_mr" in text and "Winner:" in text
     summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["reference"][0]["val/acc"] > 0.7 and summary["budget"]["budget_s"] == 40 * 60
+    # the tiny winner is far below TF-IDF on mr, and the report says so plainly
+    assert any("below the reference" in note for note in summary["notes"])
     assert len(summary["seed_reruns"]) == 2 and all(r["seeds"] == 2 for r in summary["seed_reruns"])
     reruns = [p.parent for p in (tmp_path / "seeds").glob("*/metrics.json")]
     assert len(reruns) == 4  # 2 configurations x 2 seeds
@@ -313,3 +321,85 @@ def test_gpu_requests_the_local_ray_cannot_meet_are_config_errors(tmp_path):
         "error: resources.gpu=0.5 per trial, but the local Ray instance has 0 GPUs "
         "(set ray.num_gpus, or join a cluster with ray.address)"
     )
+
+
+def test_each_study_starts_with_its_default_configuration(tmp_path):
+    # bow's tiny settings are a point of its space once the vocabulary is one of its choices
+    trials = search(
+        tmp_path, "model=bow", "tokenizer.vocab_size=4000", "evaluate_default=true", "num_samples=3", "searcher=optuna"
+    )
+    assert len(trials) == 3 and trials["default"].sum() == 1
+    (default_dir,) = trials.loc[trials["default"], "trial_dir"].map(Path)
+    trained = OmegaConf.load(default_dir / "config.yaml")
+    # exactly what train.py model=bow experiment=tiny tokenizer.vocab_size=4000 trains
+    assert (trained.model.embed_dim, trained.model.hidden_dim, trained.model.dropout) == (100, 128, 0.2)
+    assert (trained.optimizer.lr, trained.batch_size, trained.tokenizer.vocab_size) == (1e-3, 16, 4000)
+    others = [OmegaConf.load(Path(d) / "config.yaml") for d in trials.loc[~trials["default"], "trial_dir"]]
+    assert all(o.optimizer.lr != 1e-3 for o in others)  # sampled, not the default again
+
+
+def test_trials_the_deadline_cuts_are_still_tested_and_no_trial_starts_too_late(tmp_path):
+    # 200 rounds per trial could never finish in 25 s: each trial stops itself in time to test its best checkpoint
+    trials = search(
+        tmp_path,
+        "model=bow",
+        "searcher=random",
+        "scheduler=fifo",
+        "num_samples=50",
+        "time_budget_s=25",
+        "trainer.max_epochs=200",
+    )
+    assert len(trials) >= 2 and (trials["status"] == "TERMINATED").all()
+    assert trials[["test/acc", "num_params", "latency_ms/b1"]].notna().all().all()
+    assert (trials["stopped_by_deadline"] == 1).all() and (trials["epochs"] < 200).all()
+    study = json.loads((tmp_path / "study.json").read_text())
+    assert study["search_seconds"] < 25 + 30  # ended by the trials themselves, before Ray's hard stop
+
+
+def test_a_sweep_budget_skips_the_family_whose_trial_cannot_fit_and_says_why(tmp_path):
+    # MiniLM's default trial (8000 examples per round here) needs minutes; bow's a few seconds
+    proc = tune_cli(
+        "-m",
+        "model=bow,minilm",
+        "budget=90s",
+        "num_samples=2",
+        "selection.seeds=[]",
+        f"hydra.sweep.dir={tmp_path}",
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    plan = json.loads((tmp_path / "budget_plan.json").read_text())
+    by_name = {s["name"]: s for s in plan["studies"]}
+    assert by_name["model=minilm"]["skip"].startswith("skipped: one trial needs ≈")
+    assert by_name["model=bow"]["skip"] is None and by_name["model=bow"]["allotted_s"] > 0
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    skipped = board[board["study"] == "minilm_mr"]
+    assert list(skipped["row"]) == ["skipped"] and "one trial needs" in skipped["note"].iloc[0]
+    assert (tmp_path / "minilm_mr" / "study.json").exists() and not (tmp_path / "minilm_mr" / "study").exists()
+    assert board[board["study"] == "bow_mr"]["test/acc"].notna().all()
+
+
+@pytest.mark.parametrize("sweep", [True, False])
+def test_a_budget_that_fits_no_trial_is_one_line_before_any_training(tmp_path, sweep):
+    args = ["-m", f"hydra.sweep.dir={tmp_path}"] if sweep else [f"hydra.run.dir={tmp_path}"]
+    proc = tune_cli(*args, "model=bow", "budget=5s", timeout=300)
+    assert proc.returncode == 2
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert line.startswith("error: budget=5s:") and "needs ≈" in proc.stderr
+    assert not list(tmp_path.glob("**/study")) and not list(tmp_path.glob("**/trials.csv"))
+
+
+def test_data_smaller_than_a_batch_is_a_clear_error(tmp_path):
+    rows = "text,label\n" + "".join(f"text number {i},{'ab'[i % 2]}\n" for i in range(24))
+    (tmp_path / "tiny.csv").write_text(rows)
+    proc = tune_cli(
+        "-m",
+        "model=bow",
+        "data=csv",
+        f"data.path={tmp_path / 'tiny.csv'}",
+        "batch_size=32",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "fewer than one batch (batch_size=32)" in proc.stderr

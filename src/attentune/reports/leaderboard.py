@@ -9,6 +9,8 @@ import pandas as pd
 
 
 def _fmt(value: object) -> str:
+    if value is pd.NA:
+        return "–"
     if isinstance(value, float):
         if math.isnan(value):
             return "–"

@@ -89,7 +89,8 @@ def family_table(studies: list[dict], metric: str, mode: str = "max", references
     for ref in references:
         rows.append(_row(ref["study"], "reference", pd.Series(ref), metric, None, ref["model"]))
     table = best_first(pd.DataFrame(rows), f"best {metric}", mode) if rows else pd.DataFrame(rows)
-    return pd.concat([table, pd.DataFrame(skipped)], ignore_index=True)
+    table = pd.concat([table, pd.DataFrame(skipped)], ignore_index=True)
+    return table.astype({"trials": "Int64", "failed": "Int64"})  # counts, blank for the reference
 
 
 def _status_note(trial: pd.Series) -> str:
@@ -104,10 +105,10 @@ def references(studies: list[dict], out: Path) -> list[dict]:
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     refs = []
     for s in studies:
-        data = s["base"]["data"]
-        key = json.dumps(data, sort_keys=True)
+        data = OmegaConf.create(s["base"]).data  # interpolations (paths.cache_dir) resolve in the whole config
+        key = json.dumps(OmegaConf.to_container(data, resolve=True), sort_keys=True)
         if key not in cache:
-            dataset = instantiate(OmegaConf.create(data), "data")
+            dataset = instantiate(data, "data")
             cache[key] = {"study": f"reference ({dataset.name})", **tfidf_reference(dataset)}
             write_json(cache_file, cache)
         if cache[key] not in refs:
@@ -125,9 +126,10 @@ def verdict(families: pd.DataFrame, winner_test: float | None, winner: str | Non
         rows = rows.dropna(subset=["test/acc"])
         if len(rows) and rows["test/acc"].max() > winner_test:
             top = rows.loc[rows["test/acc"].idxmax()]
+            what = top["note"] if kind == "reference" else f"{top['study']}'s default configuration"
             notes.append(
-                f"The winner ({winner}) scores test/acc {winner_test:.4f}, below {label}: {top['study']} "
-                f"({top['row']}, {top['note'] or 'default settings'}) at {top['test/acc']:.4f}."
+                f"The winner ({winner}) scores test/acc {winner_test:.4f}, below {label} ({what}) "
+                f"at {top['test/acc']:.4f}."
             )
     return notes
 
@@ -311,9 +313,9 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     plan_file = out / PLAN_FILE
     summary = {
         "metric": metric,
-        "studies": families.to_dict(orient="records"),
+        "studies": json.loads(families.to_json(orient="records")),  # NaN and NA as null
         "reference": refs,
-        "seed_reruns": seeds.to_dict(orient="records"),
+        "seed_reruns": json.loads(seeds.to_json(orient="records")) if len(seeds) else [],
         "winner": str(out / "best") if (out / "best").exists() else None,
         "winner_test_acc": winner_test,
         "winner_metrics": json.loads((out / "best" / "metrics.json").read_text())

@@ -68,16 +68,12 @@ def _instantiate_optional(node: DictConfig | None) -> Any:
 def make_search_alg(
     node: DictConfig | None, points: list[dict], max_concurrent: int, run_dir: Path | None
 ) -> SearchAlgorithm:
-    """The configured searcher, evaluating ``points`` first, at most ``max_concurrent`` trials at a time, and
-    (with a deadline in ``run_dir``) creating no trial that could not report before it."""
+    """The configured searcher, evaluating ``points`` first, at most ``max_concurrent`` trials at a time (model-based
+    searchers), and (with a deadline in ``run_dir``) creating no trial that could not report before it."""
     kwargs: dict[str, Any] = {"points_to_evaluate": points, "_convert_": "all"} if points else {}
-    target = hydra.utils.get_class(node._target_) if node else BasicVariantGenerator
-    if issubclass(target, BasicVariantGenerator):
-        alg = hydra.utils.instantiate(
-            node or {"_target_": f"{target.__module__}.{target.__name__}"}, max_concurrent=max_concurrent, **kwargs
-        )
-    else:
-        alg = hydra.utils.instantiate(node, **kwargs)
+    # Random and grid search (BasicVariantGenerator) are not limited: as in Ray's own handling of
+    # max_concurrent_trials, the trials' resources bound them (and HyperBand's paused trials must not block).
+    alg = hydra.utils.instantiate(node, **kwargs) if node else BasicVariantGenerator(**kwargs)
     if isinstance(alg, Searcher):
         alg = SearchGenerator(ConcurrencyLimiter(alg, max_concurrent=max_concurrent))
     return UntilDeadline(alg, str(run_dir)) if run_dir is not None else alg

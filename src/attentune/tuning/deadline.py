@@ -1,0 +1,130 @@
+"""A study's deadline, kept by its trials and its searcher so that no time is spent on work that cannot finish.
+
+The study writes ``deadline.json`` in its run dir at every (re)start. A trial ends its training early
+enough to still test its best checkpoint and report before the deadline (``StopBeforeDeadline``), so a
+trial cut by the budget keeps its test metrics; the searcher stops creating trials that could not report
+once before it (``UntilDeadline``). Ray's own ``time_budget_s`` stays behind both as a hard stop.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from ray.tune.search import SearchAlgorithm
+
+DEADLINE_FILE = "deadline.json"
+
+
+def write_deadline(run_dir: Path, deadline: float, first_round_s: float, finish_s: float) -> None:
+    data = {"deadline": deadline, "first_round_s": first_round_s, "finish_s": finish_s}
+    tmp = run_dir / (DEADLINE_FILE + ".tmp")
+    tmp.write_text(json.dumps(data) + "\n")
+    tmp.replace(run_dir / DEADLINE_FILE)
+
+
+def read_deadline(run_dir: Path) -> dict[str, float] | None:
+    path = run_dir / DEADLINE_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+class StopBeforeDeadline(L.Callback):
+    """Stop training after the round whose successor would leave too little time to test and report.
+
+    A round's cost is measured (training and validation of the last round); testing is estimated from the
+    last validation's speed and the sizes of the two splits, plus the study's estimate of latency and
+    checkpoint costs (``finish_s``).
+    """
+
+    def __init__(self, deadline: float, finish_s: float = 0.0) -> None:
+        self.deadline, self.finish_s = deadline, finish_s
+        self._round_start = self._val_start = 0.0
+        self._val_s = 0.0
+        self.stopped_early = False
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._round_start = time.time()
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._val_start = time.time()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._val_s = time.time() - self._val_start
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        now = time.time()
+        round_s = now - self._round_start
+        n_val = max(1, len(trainer.datamodule.encoded("val"))) if trainer.datamodule else 1
+        n_test = len(trainer.datamodule.encoded("test")) if trainer.datamodule else n_val
+        test_s = self._val_s * n_test / n_val
+        if now + round_s + test_s + self.finish_s > self.deadline and not trainer.should_stop:
+            trainer.should_stop = True
+            self.stopped_early = trainer.current_epoch + 1 < trainer.max_epochs
+
+
+class UntilDeadline(SearchAlgorithm):
+    """A search algorithm that creates trials while one could still report before the study's deadline.
+
+    Wraps the configured one (Optuna, random, BOHB, ...) and delegates everything else to it. The deadline
+    is read from the study's ``deadline.json``, so a resumed study follows its new deadline.
+    """
+
+    def __init__(self, inner: SearchAlgorithm, run_dir: str) -> None:
+        self.inner, self.run_dir = inner, run_dir
+        self._finished = False
+
+    def _out_of_time(self) -> bool:
+        info = read_deadline(Path(self.run_dir))
+        return info is not None and time.time() + info["first_round_s"] + info["finish_s"] > info["deadline"]
+
+    def next_trial(self) -> Any:
+        if self.is_finished():
+            return None
+        if self._out_of_time():
+            self.set_finished()
+            return None
+        return self.inner.next_trial()
+
+    def is_finished(self) -> bool:
+        return self._finished or self.inner.is_finished()
+
+    def set_finished(self) -> None:  # not the inner one's: its saved state stays resumable
+        self._finished = True
+
+    @property
+    def metric(self) -> Any:
+        return self.inner.metric
+
+    @property
+    def searcher(self) -> Any:  # HyperBandForBOHB pauses and resumes trials through it
+        return self.inner.searcher
+
+    @property
+    def total_samples(self) -> int:
+        return self.inner.total_samples
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return self.inner.set_search_properties(metric, mode, config, **spec)
+
+    def add_configurations(self, experiments: Any) -> None:
+        self.inner.add_configurations(experiments)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.inner.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.inner.on_trial_complete(trial_id, result=result, error=error)
+
+    def has_checkpoint(self, dirpath: str) -> bool:
+        return self.inner.has_checkpoint(dirpath)
+
+    def save_to_dir(self, dirpath: str, **kwargs: Any) -> None:
+        self.inner.save_to_dir(dirpath, **kwargs)
+
+    def restore_from_dir(self, dirpath: str) -> None:
+        self.inner.restore_from_dir(dirpath)
+        self._finished = False  # a resumed study may create trials again, within its new deadline
