@@ -66,6 +66,7 @@ def run_study(method: str, seed: int, budget: float, out: Path, extra: list[str]
         f"seed={seed}",
         f"time_budget_s={budget}",
         "num_samples=1000",  # the budget ends the study
+        "evaluate_default=false",  # every method samples from its first trial, as when the numbers were taken
         "logger=csv",
         f"hydra.run.dir={run_dir}",
         *extra,

@@ -348,6 +348,7 @@ def test_trials_the_deadline_cuts_are_still_tested_and_no_trial_starts_too_late(
         "num_samples=50",
         "time_budget_s=25",
         "trainer.max_epochs=200",
+        "callbacks.early_stopping=null",  # only the deadline ends these trials
     )
     assert len(trials) >= 2 and (trials["status"] == "TERMINATED").all()
     assert trials[["test/acc", "num_params", "latency_ms/b1"]].notna().all().all()
@@ -361,6 +362,7 @@ def test_a_sweep_budget_skips_the_family_whose_trial_cannot_fit_and_says_why(tmp
     proc = tune_cli(
         "-m",
         "model=bow,minilm",
+        "tokenizer.vocab_size=30522",  # MiniLM's own (experiment=tiny would give it 500)
         "budget=90s",
         "num_samples=2",
         "selection.seeds=[]",

@@ -194,4 +194,5 @@ def max_useful_seconds(trial_s: float, num_samples: int, max_concurrent: int) ->
     """What ``num_samples`` full trials take, ``max_concurrent`` at a time; -1 (until the budget) has no end."""
     if num_samples < 0:
         return math.inf
-    return RAY_START_S + math.ceil(num_samples / max(1, max_concurrent)) * trial_s
+    # twice the estimate: a cap only hands time on, and a study that ends early passes its rest on anyway
+    return 2 * (RAY_START_S + math.ceil(num_samples / max(1, max_concurrent)) * trial_s)

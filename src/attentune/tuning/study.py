@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import hydra
+import ray
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
@@ -77,6 +80,22 @@ def make_search_alg(
     if isinstance(alg, Searcher):
         alg = SearchGenerator(ConcurrencyLimiter(alg, max_concurrent=max_concurrent))
     return UntilDeadline(alg, str(run_dir)) if run_dir is not None else alg
+
+
+@contextlib.contextmanager
+def pending_trials_as_unwrapped(node: DictConfig | None, wrapped: bool) -> Iterator[None]:
+    """Ray lets a random/grid search queue many pending trials (HyperBand fills its brackets from them) but
+    recognises one only when it is not wrapped; under ``UntilDeadline`` set its own auto value explicitly."""
+    target = hydra.utils.get_class(node._target_) if node else BasicVariantGenerator
+    key = "TUNE_MAX_PENDING_TRIALS_PG"
+    if not wrapped or not issubclass(target, BasicVariantGenerator) or key in os.environ:
+        yield
+        return
+    os.environ[key] = str(max(200, int(ray.cluster_resources().get("CPU", 1.0) * 1.1)))
+    try:
+        yield
+    finally:
+        del os.environ[key]
 
 
 def first_points(cfg: DictConfig, base: dict) -> list[dict]:
@@ -196,7 +215,8 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                 ),
             )
         start = time.perf_counter()
-        results = tuner.fit()
+        with pending_trials_as_unwrapped(cfg.searcher, time_budget_s is not None):
+            results = tuner.fit()
         search_seconds = time.perf_counter() - start
     release_budget(claim)
     table = trial_table(results, metric, mode, default=points[0] if points else None)
