@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import hydra
-import ray
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
 from ray.tune.schedulers import PopulationBasedTraining
-from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchAlgorithm, Searcher, SearchGenerator
 
 from attentune.errors import ConfigError
 from attentune.tasks.build import validate_config
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import ray_session, trial_resources
-from attentune.tuning.deadline import UntilDeadline, write_deadline
+from attentune.tuning.deadline import write_deadline
 from attentune.tuning.results import KeepTopCheckpoints, empty_trial_table, trial_table
+from attentune.tuning.searchers import make_search_alg, pending_trials_as_unwrapped
 from attentune.tuning.space import default_point, derived_values, param_space
 from attentune.tuning.sweep import Claim, claim_budget, release_budget
 from attentune.tuning.trainable import run_trial, trainable
@@ -66,36 +63,6 @@ def base_training_config(cfg: DictConfig) -> dict:
 
 def _instantiate_optional(node: DictConfig | None) -> Any:
     return hydra.utils.instantiate(node) if node else None
-
-
-def make_search_alg(
-    node: DictConfig | None, points: list[dict], max_concurrent: int, run_dir: Path | None
-) -> SearchAlgorithm:
-    """The configured searcher, evaluating ``points`` first, at most ``max_concurrent`` trials at a time (model-based
-    searchers), and (with a deadline in ``run_dir``) creating no trial that could not report before it."""
-    kwargs: dict[str, Any] = {"points_to_evaluate": points, "_convert_": "all"} if points else {}
-    # Random and grid search (BasicVariantGenerator) are not limited: as in Ray's own handling of
-    # max_concurrent_trials, the trials' resources bound them (and HyperBand's paused trials must not block).
-    alg = hydra.utils.instantiate(node, **kwargs) if node else BasicVariantGenerator(**kwargs)
-    if isinstance(alg, Searcher):
-        alg = SearchGenerator(ConcurrencyLimiter(alg, max_concurrent=max_concurrent))
-    return UntilDeadline(alg, str(run_dir)) if run_dir is not None else alg
-
-
-@contextlib.contextmanager
-def pending_trials_as_unwrapped(node: DictConfig | None, wrapped: bool) -> Iterator[None]:
-    """Ray lets a random/grid search queue many pending trials (HyperBand fills its brackets from them) but
-    recognises one only when it is not wrapped; under ``UntilDeadline`` set its own auto value explicitly."""
-    target = hydra.utils.get_class(node._target_) if node else BasicVariantGenerator
-    key = "TUNE_MAX_PENDING_TRIALS_PG"
-    if not wrapped or not issubclass(target, BasicVariantGenerator) or key in os.environ:
-        yield
-        return
-    os.environ[key] = str(max(200, int(ray.cluster_resources().get("CPU", 1.0) * 1.1)))
-    try:
-        yield
-    finally:
-        del os.environ[key]
 
 
 def first_points(cfg: DictConfig, base: dict) -> list[dict]:

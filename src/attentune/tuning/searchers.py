@@ -1,0 +1,46 @@
+"""The search algorithm of a study: the configured searcher, its first points, concurrency and deadline."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hydra
+import ray
+from omegaconf import DictConfig
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchAlgorithm, Searcher, SearchGenerator
+
+from attentune.tuning.deadline import UntilDeadline
+
+
+def make_search_alg(
+    node: DictConfig | None, points: list[dict], max_concurrent: int, run_dir: Path | None
+) -> SearchAlgorithm:
+    """The configured searcher, evaluating ``points`` first, at most ``max_concurrent`` trials at a time (model-based
+    searchers), and (with a deadline in ``run_dir``) creating no trial that could not report before it."""
+    kwargs: dict[str, Any] = {"points_to_evaluate": points, "_convert_": "all"} if points else {}
+    # Random and grid search (BasicVariantGenerator) are not limited: as in Ray's own handling of
+    # max_concurrent_trials, the trials' resources bound them (and HyperBand's paused trials must not block).
+    alg = hydra.utils.instantiate(node, **kwargs) if node else BasicVariantGenerator(**kwargs)
+    if isinstance(alg, Searcher):
+        alg = SearchGenerator(ConcurrencyLimiter(alg, max_concurrent=max_concurrent))
+    return UntilDeadline(alg, str(run_dir)) if run_dir is not None else alg
+
+
+@contextlib.contextmanager
+def pending_trials_as_unwrapped(node: DictConfig | None, wrapped: bool) -> Iterator[None]:
+    """Ray lets a random/grid search queue many pending trials (HyperBand fills its brackets from them) but
+    recognises one only when it is not wrapped; under ``UntilDeadline`` set its own auto value explicitly."""
+    target = hydra.utils.get_class(node._target_) if node else BasicVariantGenerator
+    key = "TUNE_MAX_PENDING_TRIALS_PG"
+    if not wrapped or not issubclass(target, BasicVariantGenerator) or key in os.environ:
+        yield
+        return
+    os.environ[key] = str(max(200, int(ray.cluster_resources().get("CPU", 1.0) * 1.1)))
+    try:
+        yield
+    finally:
+        del os.environ[key]
