@@ -53,10 +53,13 @@ def test_a_plan_skips_what_cannot_fit_and_a_starting_study_shares_what_is_really
     plan.entry("a").started = 0.0
     plan.allot(now=350.0, first=plan.entry("b"))
     assert plan.entry("b").allotted_s == pytest.approx(450)
-    # an overrun leaves b less than one trial: skipped when it starts, with what was left
-    plan.entry("b").skip = None
-    plan.allot(now=600.0, first=plan.entry("b"))
-    assert plan.entry("b").skip == "skipped: one trial needs ≈ 400 s, 200 s left"
+    # ... and c, skipped for time at first, fits again in what a finished b leaves
+    plan.entry("b").started = 350.0
+    plan.allot(now=500.0)
+    assert plan.entry("c").skip is None and plan.entry("c").allotted_s == pytest.approx(300)
+    # an overrun leaves c less than one trial: skipped when it starts, with what was left
+    plan.allot(now=700.0, first=plan.entry("c"))
+    assert plan.entry("c").skip == "skipped: one trial needs ≈ 200 s, 100 s left"
 
 
 def test_plans_survive_a_round_trip_through_their_file(tmp_path):

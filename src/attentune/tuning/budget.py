@@ -24,6 +24,7 @@ from attentune.errors import ConfigError
 from attentune.tasks.probe import LATENCY_EXAMPLES, RunCost
 
 PLAN_FILE = "budget_plan.json"
+NO_TIME = "skipped: one trial needs"
 WORKER_START_S = 8.0  # a fresh Ray worker importing torch and Lightning (workers are reused after that)
 RAY_START_S = 10.0  # a study starting its private Ray instance and Tuner
 _UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -155,10 +156,13 @@ class SweepPlan:
     def allot(self, now: float | None = None, first: StudyBudget | None = None) -> None:
         """Skip what cannot fit, then share the time left to the studies' deadline among those not started.
 
-        Studies keep the sweep's order: when the floors do not all fit, the later ones are skipped first.
+        Studies keep the sweep's order: when the floors do not all fit, the later ones are skipped first (list
+        the families that matter most first); one skipped for time is reconsidered when a later study starts.
         """
         now = time.time() if now is None else now
-        waiting = [s for s in self.studies if s.started is None and s.skip is None]
+        waiting = [s for s in self.studies if s.started is None and (s.skip is None or s.skip.startswith(NO_TIME))]
+        for s in waiting:  # skipped for time earlier: time an earlier study did not use may fit it now
+            s.skip = None
         if first is not None:  # the study starting now is the first to claim its share
             waiting = [first] + [s for s in waiting if s is not first]
         available = self.studies_deadline - now
@@ -166,7 +170,7 @@ class SweepPlan:
         for s in waiting:
             if claimed + s.floor() > available:
                 left = max(0.0, available - claimed)
-                s.skip = f"skipped: one trial needs ≈ {s.floor():.0f} s, {left:.0f} s left"
+                s.skip = f"{NO_TIME} ≈ {s.floor():.0f} s, {left:.0f} s left"
             else:
                 claimed += s.floor()
         runnable = [s for s in waiting if s.skip is None]

@@ -27,6 +27,7 @@ from attentune.errors import AttentuneError, ConfigError
 from attentune.tasks.build import apply_example_budget
 from attentune.tasks.probe import probe_run_cost
 from attentune.tuning.budget import (
+    NO_TIME,
     PLAN_FILE,
     StudyBudget,
     SweepPlan,
@@ -176,7 +177,7 @@ def claim_budget(cfg: DictConfig, base: dict) -> Claim:
         plan = SweepPlan.load(path)
         entry = plan.entry(key)
         if entry is not None:
-            if entry.skip is None:
+            if entry.skip is None or entry.skip.startswith(NO_TIME):
                 plan.allot(first=entry)  # what is really left now, among this study and the ones after it
             entry.started = time.time()
             plan.save(path)
