@@ -358,6 +358,7 @@ def test_trials_the_deadline_cuts_are_still_tested_and_no_trial_starts_too_late(
     assert study["search_seconds"] < 25 + 30  # ended by the trials themselves, before Ray's hard stop
 
 
+@pytest.mark.slow  # probes MiniLM and runs a 90 s sweep: make test ARGS="-m slow"
 def test_a_sweep_budget_skips_the_family_whose_trial_cannot_fit_and_says_why(tmp_path):
     # MiniLM's default trial (8000 examples per round here) needs minutes; bow's a few seconds
     proc = tune_cli(
