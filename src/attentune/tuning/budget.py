@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from attentune.errors import ConfigError
 from attentune.tasks.probe import LATENCY_EXAMPLES, RunCost
+from attentune.tasks.train import write_json
 
 PLAN_FILE = "budget_plan.json"
 NO_TIME = "skipped: one trial needs"
@@ -178,20 +179,13 @@ class SweepPlan:
             self.entry(key).allotted_s = seconds
 
     def save(self, path: Path) -> None:
-        data = asdict(self)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
-        tmp.replace(path)
+        write_json(path, asdict(self))
 
     @classmethod
     def load(cls, path: Path) -> SweepPlan:
         data = json.loads(path.read_text())
         studies = [StudyBudget(**{**s, "max_useful_s": float(s["max_useful_s"])}) for s in data.pop("studies")]
         return cls(**data, studies=studies)
-
-
-def _jsonable(value: object) -> object:
-    return str(value)
 
 
 def max_useful_seconds(trial_s: float, num_samples: int, max_concurrent: int) -> float:

@@ -16,14 +16,13 @@ from typing import Any
 import lightning as L
 from ray.tune.search import SearchAlgorithm
 
+from attentune.tasks.train import write_json
+
 DEADLINE_FILE = "deadline.json"
 
 
 def write_deadline(run_dir: Path, deadline: float, first_round_s: float, finish_s: float) -> None:
-    data = {"deadline": deadline, "first_round_s": first_round_s, "finish_s": finish_s}
-    tmp = run_dir / (DEADLINE_FILE + ".tmp")
-    tmp.write_text(json.dumps(data) + "\n")
-    tmp.replace(run_dir / DEADLINE_FILE)
+    write_json(run_dir / DEADLINE_FILE, {"deadline": deadline, "first_round_s": first_round_s, "finish_s": finish_s})
 
 
 def read_deadline(run_dir: Path) -> dict[str, float] | None:
