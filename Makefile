@@ -11,7 +11,7 @@ export OMP_NUM_THREADS ?= 1
 # network where user namespaces are not allowed.
 NETNS := $(shell unshare -rn true 2>/dev/null && echo "unshare -rn")
 
-.PHONY: setup train tune test lint bench clean-venv
+.PHONY: setup train tune test test-cluster lint bench clean-venv
 
 setup: $(STAMP)
 
@@ -30,6 +30,10 @@ tune: $(STAMP)
 
 test: $(STAMP)
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; $(PY) -m pytest -q $(ARGS)'
+
+# The cluster tier: DDP processes, SLURM daemons and multi-node Ray, on loopback only (.ci/run runs it after test).
+test-cluster: $(STAMP)
+	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; $(PY) -m pytest -q -m cluster $(ARGS)'
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests scripts

@@ -121,3 +121,12 @@ def test_searchers_and_schedulers(group, tmp_path):
 def test_other_primary_configs_compose(name, tmp_path):
     cfg = compose_config(name, [], tmp_path)
     assert cfg.task_name == name
+
+
+def test_minilm_trials_run_one_at_a_time_on_every_cpu_and_others_side_by_side(tmp_path):
+    minilm = compose_config("tune", ["model=minilm", "ray.num_cpus=4"], tmp_path)
+    assert (minilm.max_concurrent, minilm.resources.cpu) == (1, 4)
+    mha = compose_config("tune", ["model=mha", "ray.num_cpus=4"], tmp_path)
+    assert (mha.max_concurrent, mha.resources.cpu) == (2, 1)
+    mine = compose_config("tune", ["model=minilm", "max_concurrent=2", "resources.cpu=1"], tmp_path)
+    assert (mine.max_concurrent, mine.resources.cpu) == (2, 1)  # the command line still decides

@@ -67,6 +67,7 @@ def test_search_samples_valid_architectures_and_records_every_trial(tmp_path):
     assert len(trials) == 4 and set(trials["status"]) <= {"TERMINATED", "STOPPED"}
     assert trials["val/acc"].notna().all()
     assert trials["val/acc"].is_monotonic_decreasing  # sorted best first
+    assert (trials.loc[trials["status"] == "TERMINATED", "threads"] == 1).all()  # resources.cpu=1: one thread
     configs = trial_configs(tmp_path)
     assert len(configs) == 4
     for cfg in configs:  # constraints hold by construction, and top-level values reach the model
@@ -255,11 +256,13 @@ def test_hyperband_pauses_trials_and_resumes_them_from_their_checkpoint(tmp_path
         "scheduler.reduction_factor=2",
         "num_samples=6",
         "max_concurrent=1",
+        "resources.cpu=2",  # one trial at a time, on both CPUs
         "trainer.max_epochs=4",
     )
     assert len(trials) == 6 and (trials["status"] != "ERROR").all()
     finished = trials[trials["status"] == "TERMINATED"]
     assert len(finished) and finished["test/acc"].notna().all()  # trials that reach max_t finish and report
+    assert (finished["threads"] == 2).all()  # a 2-CPU trial trains with 2 torch threads (OMP_NUM_THREADS=1)
     resumed = 0
     for trial_dir in trials["trial_dir"].map(Path):
         reports = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]

@@ -74,6 +74,7 @@ class ClassificationModule(L.LightningModule):
             on_epoch=True,
             prog_bar=stage != "train",
             batch_size=batch_size,
+            sync_dist=True,  # DDP: the mean over every rank's batches (torchmetrics syncs the metrics itself)
         )
         return loss
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from tokenizers import Tokenizer
@@ -34,7 +37,18 @@ def encoder_of(tokenizer: Tokenizer):
     return lambda texts: [e.ids for e in tokenizer.encode_batch(list(texts))]
 
 
-_cache: OrderedDict[str, PreparedData] = OrderedDict()
+_datasets: OrderedDict[str, TextDataset] = OrderedDict()
+_prepared: OrderedDict[str, PreparedData] = OrderedDict()
+
+
+def _memo(cache: OrderedDict, key: str, make: Callable[[], Any]) -> Any:
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    cache[key] = value = make()
+    while len(cache) > MAX_ENTRIES:
+        cache.popitem(last=False)
+    return value
 
 
 def _file_stamps(data: dict) -> dict[str, list[float]]:
@@ -46,15 +60,18 @@ def _file_stamps(data: dict) -> dict[str, list[float]]:
     return stamps
 
 
-def prepare_data(cfg: DictConfig) -> PreparedData:
+def load_dataset(cfg: DictConfig) -> TextDataset:
+    """The run's dataset (its splits), the same in every process that runs this config."""
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    key = json.dumps([data, _file_stamps(data)], sort_keys=True)
+    return _memo(_datasets, key, lambda: instantiate(cfg.data, "data"))
+
+
+def prepare_data(cfg: DictConfig, tokenizer_file: Path | None = None) -> PreparedData:
+    """The run's dataset and tokenizer: trained here, or loaded from ``tokenizer_file`` (trained by another
+    process of the same run: DDP ranks other than 0 use rank 0's vocabulary, never one of their own)."""
+    if tokenizer_file is not None:
+        return PreparedData(load_dataset(cfg), Tokenizer.from_file(str(tokenizer_file)))
     settings = [OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "tokenizer")]
     key = json.dumps([*settings, cfg.max_length, _file_stamps(settings[0])], sort_keys=True)
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
-    dataset = instantiate(cfg.data, "data")
-    prepared = PreparedData(dataset, make_tokenizer(cfg, dataset))
-    _cache[key] = prepared
-    while len(_cache) > MAX_ENTRIES:
-        _cache.popitem(last=False)
-    return prepared
+    return _memo(_prepared, key, lambda: PreparedData(dataset := load_dataset(cfg), make_tokenizer(cfg, dataset)))

@@ -15,15 +15,17 @@ from omegaconf import DictConfig, OmegaConf
 from attentune.data.datamodule import TextDataModule
 from attentune.errors import ConfigError
 from attentune.lit import ClassificationModule
+from attentune.tasks.distributed import end_process_group, refuse_relaunch_under_multirun, wait_for
 from attentune.tasks.build import apply_example_budget, make_model, make_trainer, to_plain, validate_config
 from attentune.tasks.instantiate import instantiate
 from attentune.tasks.latency import measure_latency
-from attentune.tasks.prepare import encoder_of, prepare_data
+from attentune.tasks.prepare import encoder_of, load_dataset, prepare_data
 from attentune.tokenization import Collator
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+TOKENIZER_FILE = "tokenizer.json"
 
 
 def train(
@@ -40,18 +42,22 @@ def train(
         raise ConfigError(f"paths.output_dir: {out} already holds a finished run; choose another hydra.run.dir")
     validate_config(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    apply_example_budget(cfg, len(load_dataset(cfg).train))
+    trainer = make_trainer(cfg, extra_callbacks=callbacks or [])
+    refuse_relaunch_under_multirun(trainer)
+    writer = trainer.is_global_zero  # DDP: rank 0 alone trains the tokenizer and writes the run directory
 
-    data = prepare_data(cfg)
+    data = prepare_data(cfg, tokenizer_file=None if writer else wait_for(out / TOKENIZER_FILE))
     dataset, tokenizer = data.dataset, data.tokenizer
-    apply_example_budget(cfg, len(dataset.train))
     datamodule = TextDataModule(
         dataset, encoder_of(tokenizer), Collator(pad_id=0), batch_size=cfg.batch_size, encoded=data.encoded
     )
     model = make_model(cfg.model, tokenizer.get_vocab_size(), dataset.num_classes, tokenizer.get_vocab())
 
-    out.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out / "config.yaml", resolve=True)
-    tokenizer.save(str(out / "tokenizer.json"))
+    if writer:
+        out.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, out / "config.yaml", resolve=True)
+        tokenizer.save(str(out / TOKENIZER_FILE))
     run_info = {
         "config": to_plain(cfg),
         "tokenizer": tokenizer.to_str(),
@@ -67,7 +73,6 @@ def train(
         label_smoothing=cfg.label_smoothing,
         run_info=run_info,
     )
-    trainer = make_trainer(cfg, extra_callbacks=callbacks or [])
 
     metrics: dict = {}
     try:
@@ -88,6 +93,13 @@ def train(
             best_score = validated.get(cfg.monitor.metric)
             val_acc_best = validated.get("val/acc")
         # fast_dev_run and checkpoint-less configs test the final weights.
+        fitted = trainer
+        if trainer.world_size > 1:
+            end_process_group()
+            if not writer:
+                return {}
+            # rank 0 tests alone: every test example once (a distributed sampler pads the shards)
+            trainer = make_trainer(cfg, devices=1, num_nodes=1, strategy="auto", callbacks=[], logger=trainer.loggers)
         (test_metrics,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True)
 
         metrics = {
@@ -97,8 +109,9 @@ def train(
             f"{cfg.monitor.metric}_best": float(best_score) if best_score is not None else float("nan"),
             "num_params": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(train_seconds, 3),
-            "epochs": trainer.current_epoch,
-            "device": str(trainer.strategy.root_device),  # latency and train time depend on it
+            "epochs": fitted.current_epoch,
+            "device": str(fitted.strategy.root_device),  # latency and train time depend on it
+            "processes": fitted.world_size,
             "train_tokens": datamodule.num_tokens("train"),
             "best_checkpoint": best_path,
         }

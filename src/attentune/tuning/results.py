@@ -27,6 +27,7 @@ REPORTED = (
     "time_total_s",
     "device",
     "gpu_ids",
+    "threads",
 )
 
 

@@ -77,6 +77,7 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
     """
     cfg = apply_params(OmegaConf.create(base), params, derived)
     gpus = place_on_assigned_gpu(cfg)
+    threads = use_assigned_cpus()
     trial_dir = Path(study_path) / Path(tune.get_context().get_trial_dir()).name
     cfg.paths.output_dir = str(trial_dir)
     wandb = (cfg.get("logger") or {}).get("wandb")
@@ -105,7 +106,7 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
     # Final report: the trial's best validation value plus its test metrics, size, time and latency, at the
     # epoch of its last report (schedulers keyed on ``epoch`` see no progress, so they let it finish).
     final = {monitor.metric: metrics[f"{monitor.metric}_best"], "epoch": metrics["epochs"], "final": True}
-    placement = {"device": metrics.get("device", ""), "gpu_ids": gpus}
+    placement = {"device": metrics.get("device", ""), "gpu_ids": gpus, "threads": threads}
     tune.report({**_numeric(metrics), **final, **placement})
 
 
@@ -117,6 +118,14 @@ def place_on_assigned_gpu(cfg: DictConfig) -> str:
         cfg.trainer.accelerator = "gpu" if gpus and torch.cuda.is_available() else "cpu"
         cfg.trainer.devices = 1
     return ",".join(gpus)
+
+
+def use_assigned_cpus() -> int:
+    """Train with as many torch threads as the trial has CPUs (``resources.cpu``): Ray's worker otherwise keeps
+    the driver's ``OMP_NUM_THREADS`` (1 under ``make``), and a 2-CPU trial would leave a core idle."""
+    cpus = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+    torch.set_num_threads(cpus)
+    return cpus
 
 
 def run_job(params: dict[str, Any], jobs: list[dict], study_path: str) -> None:
