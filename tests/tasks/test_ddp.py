@@ -18,9 +18,7 @@ pytestmark = pytest.mark.cluster
 
 def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_ddp_training_writes_one_run_that_rank_zero_logged_and_evaluate_reproduces(tmp_path):
@@ -50,8 +48,16 @@ def test_ddp_training_writes_one_run_that_rank_zero_logged_and_evaluate_reproduc
 
 
 def test_ddp_under_a_multirun_sweep_is_a_one_line_error(tmp_path):
-    proc = cli("src/train.py", "-m", *TINY, "trainer=ddp", "trainer.devices=2", "seed=1,2",
-               f"hydra.sweep.dir={tmp_path}", timeout=120)
+    proc = cli(
+        "src/train.py",
+        "-m",
+        *TINY,
+        "trainer=ddp",
+        "trainer.devices=2",
+        "seed=1,2",
+        f"hydra.sweep.dir={tmp_path}",
+        timeout=120,
+    )
     assert proc.returncode == 2
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert line.startswith("error: trainer.devices=2 with -m:")

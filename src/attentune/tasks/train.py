@@ -15,8 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from attentune.data.datamodule import TextDataModule
 from attentune.errors import ConfigError
 from attentune.lit import ClassificationModule
-from attentune.tasks.distributed import end_process_group, refuse_relaunch_under_multirun, wait_for
 from attentune.tasks.build import apply_example_budget, make_model, make_trainer, to_plain, validate_config
+from attentune.tasks.distributed import end_process_group, refuse_relaunch_under_multirun, wait_for
 from attentune.tasks.instantiate import instantiate
 from attentune.tasks.latency import measure_latency
 from attentune.tasks.prepare import encoder_of, load_dataset, prepare_data
