@@ -242,7 +242,9 @@ def test_population_based_training_continues_trials_with_mutated_settings(tmp_pa
         assert OmegaConf.load(config).optimizer.lr == pytest.approx(new_config["optimizer.lr"])
 
 
-@pytest.mark.parametrize("searcher,scheduler", [("random", "hyperband"), ("bohb", "bohb")])
+@pytest.mark.parametrize(
+    "searcher,scheduler", [("random", "hyperband"), pytest.param("bohb", "bohb", marks=pytest.mark.slow)]
+)
 def test_hyperband_pauses_trials_and_resumes_them_from_their_checkpoint(tmp_path, searcher, scheduler):
     # One trial at a time: the first trials of a bracket reach its rung before the last one, so they pause.
     # max_t 4, eta 2: trials 0-2 form a bracket without rungs, trials 3-5 one with a rung at epoch 2 that
@@ -272,6 +274,7 @@ def test_hyperband_pauses_trials_and_resumes_them_from_their_checkpoint(tmp_path
     assert resumed  # at least one trial was paused at a rung and continued from its checkpoint
 
 
+@pytest.mark.slow  # the deadline test below ends a study by its budget too
 def test_time_budget_ends_the_search_and_unstarted_trials_are_not_listed(tmp_path):
     # random search samples all 200 configurations up front; the budget leaves most of them pending
     trials = search(tmp_path, "model=bow", "searcher=random", "scheduler=fifo", "num_samples=200", "time_budget_s=12")
@@ -279,7 +282,7 @@ def test_time_budget_ends_the_search_and_unstarted_trials_are_not_listed(tmp_pat
     assert json.loads((tmp_path / "study.json").read_text())["trials"] == len(trials)
 
 
-@pytest.mark.parametrize("gpu,batches,shared", [(0.5, 40, True), (1, 4, False)])
+@pytest.mark.parametrize("gpu,batches,shared", [(0.5, 40, True), pytest.param(1, 4, False, marks=pytest.mark.slow)])
 def test_trials_run_on_their_share_of_a_gpu(tmp_path, gpu, batches, shared):
     # Ray's GPUs are logical resources: with ray.num_gpus=1 it assigns GPU 0 on this CPU-only machine too,
     # and a trial whose GPU CUDA cannot see trains on the CPU. Half a GPU each puts both trials on GPU 0 at
@@ -386,7 +389,7 @@ def test_a_sweep_budget_skips_the_family_whose_trial_cannot_fit_and_says_why(tmp
     assert board[board["study"] == "bow_mr"]["test/acc"].notna().all()
 
 
-@pytest.mark.parametrize("sweep", [True, False])
+@pytest.mark.parametrize("sweep", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_a_budget_that_fits_no_trial_is_one_line_before_any_training(tmp_path, sweep):
     args = ["-m", f"hydra.sweep.dir={tmp_path}"] if sweep else [f"hydra.run.dir={tmp_path}"]
     proc = tune_cli(*args, "model=bow", "budget=5s", timeout=300)

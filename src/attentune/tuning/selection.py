@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import shutil
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -70,12 +71,13 @@ def _row(study: str, kind: str, trial: pd.Series, metric: str, t: pd.DataFrame |
 def family_table(studies: list[dict], metric: str, mode: str = "max", references: list[dict] = ()) -> pd.DataFrame:
     """The leaderboard: per study its best trial that finished training (so it has test metrics; a study where
     none finished shows its best stopped trial) and its default configuration's trial, each reference, ranked
-    by ``metric``; then the studies the budget skipped, with the reason."""
+    by ``metric``; then the studies the budget skipped or whose job failed, with the reason."""
     rows, skipped = [], []
     for s in studies:
         t = s["trials"]
-        if s.get("skipped"):
-            skipped.append(_row(s["study"], "skipped", pd.Series(dtype=object), metric, t, s["skipped"]))
+        if s.get("skipped") or s.get("error"):  # the budget could not fit it, or its job failed (SLURM)
+            kind, why = ("failed", s["error"]) if s.get("error") else ("skipped", s["skipped"])
+            skipped.append(_row(s["study"], kind, pd.Series(dtype=object), metric, t, why))
             continue
         done = t[t["status"] != "ERROR"].dropna(subset=[metric])
         finished = done.dropna(subset=["test/acc"]) if "test/acc" in done else done.iloc[0:0]
@@ -105,6 +107,8 @@ def references(studies: list[dict], out: Path) -> list[dict]:
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     refs = []
     for s in studies:
+        if s["base"] is None:  # a study whose job failed before it wrote its training config
+            continue
         data = OmegaConf.create(s["base"]).data  # interpolations (paths.cache_dir) resolve in the whole config
         key = json.dumps(OmegaConf.to_container(data, resolve=True), sort_keys=True)
         if key not in cache:
@@ -340,8 +344,18 @@ class SelectionCallback(Callback):
             config.sweep_dir = config.hydra.sweep.dir
         plan_file = Path(config.sweep_dir) / PLAN_FILE
         deadline = SweepPlan.load(plan_file).deadline if plan_file.exists() else None
+        budget = parse_budget(config.get("budget"))
+        if deadline is None and budget is not None:  # studies ran side by side: selection has its share from now
+            deadline = time.time() + float(config.budget_policy.selection_share) * budget
         try:
-            run_task(select, config, deadline)  # user errors: one line, exit 2
+            summary = run_task(select, config, deadline)  # user errors: one line, exit 2
         except Exception:
             traceback.print_exc()
             raise SystemExit(1) from None
+        failed = [s for s in summary["studies"] if s["row"] == "failed"]
+        if failed:  # the leaderboard is written; the command still says that the sweep did not all run
+            print(
+                f"error: {len(failed)} studies failed: " + "; ".join(f"{s['study']}: {s['note']}" for s in failed),
+                file=sys.stderr,
+            )
+            raise SystemExit(1)

@@ -78,6 +78,17 @@ def first_points(cfg: DictConfig, base: dict) -> list[dict]:
 def skipped_study(cfg: DictConfig, out: Path, base: dict, derived: dict, reason: str) -> dict[str, Any]:
     """A study the budget could not fit: listed, with its reason, and nothing trained."""
     log.warning("study %s: %s", cfg.study_name, reason)
+    return _unrun_study(cfg, out, {"skipped": reason}, {"base": base, "derived": derived, "default": None})
+
+
+def failed_study(cfg: DictConfig, out: Path, error: str) -> dict[str, Any]:
+    """A study whose job failed or was ended (SLURM): listed as failed with its error; trials it had finished
+    stay in its directory, but the study has no results of its own."""
+    out.mkdir(parents=True, exist_ok=True)
+    return _unrun_study(cfg, out, {"error": error}, {"base": None, "derived": {}, "default": None})
+
+
+def _unrun_study(cfg: DictConfig, out: Path, why: dict[str, str], setup: dict) -> dict[str, Any]:
     empty_trial_table(cfg.monitor.metric).to_csv(out / "trials.csv", index=False)
     summary = {
         "study": cfg.study_name,
@@ -86,11 +97,11 @@ def skipped_study(cfg: DictConfig, out: Path, base: dict, derived: dict, reason:
         "mode": cfg.monitor.mode,
         "trials": 0,
         "failed": 0,
-        "skipped": reason,
+        **why,
         "search_seconds": 0.0,
     }
     write_json(out / "study.json", summary)
-    write_json(out / "base_config.json", {"base": base, "derived": derived, "default": None})
+    write_json(out / "base_config.json", setup)
     return summary
 
 

@@ -129,6 +129,12 @@ def plan_sweep(config: DictConfig) -> SweepPlan | None:
     return plan
 
 
+def sequential(config: DictConfig) -> bool:
+    """Whether the sweep's studies run one after the other (Hydra's basic launcher) and so share its budget;
+    a SLURM launcher runs them side by side, each in its own allocation."""
+    return str(config.hydra.launcher._target_).endswith(".BasicLauncher")
+
+
 class BudgetPlanCallback(Callback):
     """Hydra callback: before a ``-m`` sweep's first study, probe every job and write the budget plan.
 
@@ -136,6 +142,13 @@ class BudgetPlanCallback(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not sequential(config):
+            log.info(
+                "budget: the studies run side by side (%s): each probes itself and gets the budget less "
+                "the selection share",
+                config.hydra.launcher._target_,
+            )
+            return
         try:
             plan = plan_sweep(config)
         except AttentuneError as exc:
@@ -196,6 +209,8 @@ def claim_budget(cfg: DictConfig, base: dict) -> Claim:
     budget = parse_budget(cfg.get("budget"))
     if budget is None:
         return Claim(None)
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:  # side by side (SLURM jobs)
+        budget *= 1 - float(cfg.budget_policy.selection_share)
     entry = probe_study(cfg, base, "", cfg.study_name)
     if entry.skip:
         raise ConfigError(f"{cfg.study_name}: {entry.skip.removeprefix('skipped: ')}")
