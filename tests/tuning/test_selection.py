@@ -34,6 +34,20 @@ def test_leaderboard_row_is_the_best_trial_that_finished_else_the_best_stopped_o
     assert list(board.index) == ["a", "b"]  # ranked by the metric
 
 
+def test_a_best_trial_that_is_the_default_is_one_row_marked_so(tmp_path):
+    # as load_studies reads trials.csv: `default` is a nullable boolean column (numpy bools, not Python's)
+    (tmp_path / "t.csv").write_text(
+        "status,val/acc,test/acc,default\nTERMINATED,0.92,0.90,True\nSTOPPED,0.89,,False\n"
+    )
+    trials = pd.read_csv(tmp_path / "t.csv", dtype={"default": "boolean"})
+    board = family_table([{"study": "a", "trials": trials}], "val/acc")
+    assert list(board["row"]) == ["best = default"]
+    trials.loc[0, "default"] = False
+    trials.loc[1, "default"] = pd.NA
+    board = family_table([{"study": "a", "trials": trials}], "val/acc")
+    assert list(board["row"]) == ["best"]  # no default row: no trial is marked as the default
+
+
 def test_a_metric_to_minimise_ranks_the_lowest_first():
     board = family_table(
         [

@@ -83,7 +83,7 @@ def family_table(studies: list[dict], metric: str, mode: str = "max", references
         finished = done.dropna(subset=["test/acc"]) if "test/acc" in done else done.iloc[0:0]
         ranked = finished if len(finished) else done  # trials.csv is sorted best first
         best = ranked.iloc[0] if len(ranked) else pd.Series(dtype=object)
-        is_default = bool(len(ranked)) and best.get("default") is True
+        is_default = bool(len(ranked)) and _flag(best.get("default"))
         rows.append(_row(s["study"], "best = default" if is_default else "best", best, metric, t))
         defaults = t[t["default"].fillna(False).astype(bool)] if "default" in t else t.iloc[0:0]
         if len(defaults) and not is_default:
@@ -93,6 +93,11 @@ def family_table(studies: list[dict], metric: str, mode: str = "max", references
     table = best_first(pd.DataFrame(rows), f"best {metric}", mode) if rows else pd.DataFrame(rows)
     table = pd.concat([table, pd.DataFrame(skipped)], ignore_index=True)
     return table.astype({"trials": "Int64", "failed": "Int64"})  # counts, blank for the reference
+
+
+def _flag(value: Any) -> bool:
+    """A boolean cell of a table read from CSV: numpy's bool, pandas' NA (no value) or nothing."""
+    return value is not None and not pd.isna(value) and bool(value)
 
 
 def _status_note(trial: pd.Series) -> str:
