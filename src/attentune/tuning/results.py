@@ -28,6 +28,7 @@ REPORTED = (
     "device",
     "gpu_ids",
     "threads",
+    "node_id",
 )
 
 

@@ -106,7 +106,8 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
     # Final report: the trial's best validation value plus its test metrics, size, time and latency, at the
     # epoch of its last report (schedulers keyed on ``epoch`` see no progress, so they let it finish).
     final = {monitor.metric: metrics[f"{monitor.metric}_best"], "epoch": metrics["epochs"], "final": True}
-    placement = {"device": metrics.get("device", ""), "gpu_ids": gpus, "threads": threads}
+    node = ray.get_runtime_context().get_node_id()  # which machine of a cluster trained it
+    placement = {"device": metrics.get("device", ""), "gpu_ids": gpus, "threads": threads, "node_id": node}
     tune.report({**_numeric(metrics), **final, **placement})
 
 

@@ -1,0 +1,77 @@
+"""``ray.address=...``: a study joins a running two-node Ray cluster (two raylets on this host) and its trials
+are placed on both nodes. The nodes are started with ``ray start --block`` and stopped by their PIDs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, TINY
+
+pytestmark = pytest.mark.cluster
+RAY = str(Path(sys.executable).parent / "ray")
+PORT = 6390  # not Ray's default 6379: never a cluster someone else started here
+# `ray start` clusters use token authentication (the token in ~/.ray/auth_token); their clients must too
+ENV = {**os.environ, "RAY_AUTH_MODE": "token", "OMP_NUM_THREADS": "1"}
+
+
+def _node(temp: Path, name: str, workers: tuple[int, int], head: bool) -> subprocess.Popen:
+    args = [RAY, "start", "--block", "--node-ip-address=127.0.0.1", f"--node-name={name}", "--num-cpus=1",
+            f"--temp-dir={temp / name}", f"--min-worker-port={workers[0]}", f"--max-worker-port={workers[1]}",
+            "--dashboard-agent-listen-port=0", "--object-store-memory=200000000", "--disable-usage-stats"]  # fmt: skip
+    args += [f"--port={PORT}", "--head", "--include-dashboard=false"] if head else [f"--address=127.0.0.1:{PORT}"]
+    log = open(temp / f"{name}.log", "w")  # noqa: SIM115  closed with the process
+    return subprocess.Popen(args, env=ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _status() -> subprocess.CompletedProcess:
+    return subprocess.run([RAY, "status", f"--address=127.0.0.1:{PORT}"], env=ENV, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    temp = Path(tempfile.mkdtemp(prefix="art-"))  # short: Ray's socket paths must fit in 107 bytes
+    nodes = [_node(temp, "head", (20000, 20499), head=True)]
+    try:
+        deadline = time.monotonic() + 90
+        while _status().returncode != 0:
+            assert time.monotonic() < deadline, "head did not start: " + (temp / "head.log").read_text()[-2000:]
+            time.sleep(1)
+        nodes.append(_node(temp, "second", (20500, 20999), head=False))
+        while "0.0/2.0 CPU" not in (out := _status().stdout):
+            assert time.monotonic() < deadline + 60, f"second node did not join: {out}"
+            time.sleep(1)
+        yield f"127.0.0.1:{PORT}"
+    finally:
+        for node in reversed(nodes):  # `ray start --block` stops its node's processes when signalled
+            node.terminate()
+        for node in reversed(nodes):
+            try:
+                node.wait(timeout=45)  # a node drains for up to 30 s
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(node.pid, signal.SIGKILL)  # whatever is left of its process group
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_study_joining_a_two_node_cluster_places_trials_on_both_nodes(cluster, tmp_path):
+    args = [sys.executable, "src/tune.py", *TINY, "model=bow", "num_samples=4", "max_concurrent=2",
+            "searcher=random", "scheduler=fifo", "evaluate_default=false", "budget=null", "logger=csv",
+            "trainer.max_epochs=2", "trainer.limit_train_batches=200", "reuse_actors=false", f"ray.address={cluster}",
+            f"hydra.run.dir={tmp_path}"]  # fmt: skip
+    proc = subprocess.run(args, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    assert len(trials) == 4 and (trials["status"] == "TERMINATED").all()
+    # one CPU per node: while one trial trains on a node, the next one can only start on the other
+    assert trials["node_id"].nunique() == 2, trials[["trial_id", "node_id", "time_total_s"]]
