@@ -318,6 +318,10 @@ def test_gpu_requests_the_local_ray_cannot_meet_are_config_errors(tmp_path):
     assert (
         proc.returncode == 2 and "error: resources: cpu=1, gpu=-1: amounts per trial cannot be negative" in proc.stderr
     )
+    proc = tune_cli("model=bow", "trainer=ddp", f"hydra.run.dir={tmp_path}/ddp")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(
+        "error: trainer.devices=2, trainer.strategy=ddp: a trial trains in one process"
+    )
     proc = tune_cli("model=bow", "trainer=gpu", f"hydra.run.dir={tmp_path}/zero")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
         "error: trainer.accelerator=gpu: set resources.gpu (e.g. 0.5 or 1) per trial"

@@ -26,6 +26,11 @@ def trial_resources(cfg: DictConfig) -> dict[str, float]:
             f"resources.gpu={gpu:g}: a trial runs on at most one GPU (a fraction such as 0.5 shares one); "
             "for multi-GPU DDP training use python src/train.py trainer=ddp"
         )
+    if str(cfg.trainer.get("strategy", "auto")).startswith("ddp") or str(cfg.trainer.devices) not in ("1", "auto"):
+        raise ConfigError(
+            f"trainer.devices={cfg.trainer.devices}, trainer.strategy={cfg.trainer.get('strategy', 'auto')}: a trial "
+            "trains in one process (Lightning's DDP would re-run tune.py); use train.py trainer=ddp for DDP"
+        )
     if not gpu and cfg.trainer.accelerator in ("gpu", "cuda"):  # Ray would give its trials no GPU to run on
         raise ConfigError(f"trainer.accelerator={cfg.trainer.accelerator}: set resources.gpu (e.g. 0.5 or 1) per trial")
     return {"cpu": cpu, "gpu": gpu}
