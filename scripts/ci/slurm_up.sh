@@ -109,6 +109,17 @@ wait_for() {
     log "ready: $_desc"
 }
 
+# start_daemon NAME: start a slurm daemon (it forks; its PID file is in $STATE/run) unless it is running
+start_daemon() {
+    if alive "$STATE/run/$1.pid"; then
+        log "$1 already running"
+    else
+        log "starting $1"
+        "$1" >>"$STATE/log/$1.stderr" 2>&1 \
+            || { tail -n 30 "$STATE/log/$1.log" "$STATE/log/$1.stderr" >&2 2>/dev/null; die "$1 failed to start"; }
+    fi
+}
+
 # ---------------------------------------------------------------- loopback
 # inside a fresh `unshare -n` lo is down; bring it up if we may
 if ! ip -o addr show dev lo 2>/dev/null | grep -q 'inet 127.0.0.1'; then
@@ -314,13 +325,7 @@ FLUSH PRIVILEGES;
 EOF
 
 # ---------------------------------------------------------------- slurmdbd
-if alive "$STATE/run/slurmdbd.pid"; then
-    log "slurmdbd already running"
-else
-    log "starting slurmdbd"
-    slurmdbd >>"$STATE/log/slurmdbd.stderr" 2>&1 \
-        || { tail -n 30 "$STATE/log/slurmdbd.log" "$STATE/log/slurmdbd.stderr" >&2 2>/dev/null; die "slurmdbd failed to start"; }
-fi
+start_daemon slurmdbd
 wait_for "slurmdbd answering sacctmgr" "$STATE/log/slurmdbd.log $STATE/log/slurmdbd.stderr" \
     sacctmgr -n -P list cluster format=cluster
 
@@ -339,13 +344,7 @@ done
 log "accounting: cluster=$CLUSTER account=ci users=root $EXTRA_USERS"
 
 # ---------------------------------------------------------------- slurmctld
-if alive "$STATE/run/slurmctld.pid"; then
-    log "slurmctld already running"
-else
-    log "starting slurmctld"
-    slurmctld >>"$STATE/log/slurmctld.stderr" 2>&1 \
-        || { tail -n 30 "$STATE/log/slurmctld.log" "$STATE/log/slurmctld.stderr" >&2 2>/dev/null; die "slurmctld failed to start"; }
-fi
+start_daemon slurmctld
 wait_for "slurmctld (scontrol ping)" "$STATE/log/slurmctld.log $STATE/log/slurmctld.stderr" \
     sh -c 'scontrol ping | grep -q UP'
 
