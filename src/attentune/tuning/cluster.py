@@ -12,6 +12,7 @@ import ray
 from omegaconf import DictConfig
 
 from attentune.errors import ConfigError
+from attentune.tuning.trainable import WORKER_ENV
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,10 @@ def ray_session(cfg: DictConfig, trial: dict[str, float] | None = None) -> Itera
             include_dashboard=False,
             log_to_driver=cfg.log_to_driver,
             configure_logging=False,
+            runtime_env={"env_vars": WORKER_ENV},
         )
     else:
-        ray.init(address=cfg.address, log_to_driver=cfg.log_to_driver)
+        ray.init(address=cfg.address, log_to_driver=cfg.log_to_driver, runtime_env={"env_vars": WORKER_ENV})
     try:
         if temp_dir and trial:
             _check_fits(trial)

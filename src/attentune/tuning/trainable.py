@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,16 @@ import torch
 from lightning.pytorch.callbacks import Checkpoint
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
-from ray.train._internal.session import get_session
-from ray.tune.trainable.function_trainable import wrap_function
+from ray.tune.trainable import wrap_function
 
 from attentune.tasks.train import METRICS_FILE, train
 from attentune.tuning.deadline import StopBeforeDeadline, read_deadline
 from attentune.tuning.space import apply_params
 
 RESUME_FILE = "resume.ckpt"  # the full training state a paused or interrupted trial continues from
-STOP_WAIT_S = 30.0  # how long a stopped trial may take to close its run (W&B) before its worker exits
+STOP_WAIT_S = 30  # how long a stopped trial may take to close its run (W&B) before its worker exits
+# Ray waits this long (default 2 s) for a trial's training thread before a reused worker starts the next trial
+WORKER_ENV = {"TUNE_FUNCTION_THREAD_TIMEOUT_S": str(STOP_WAIT_S)}
 
 
 class TuneReporter(Checkpoint):
@@ -75,6 +77,7 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
     The run directory is the trial's directory in the study (``study_path``, on a filesystem every node
     sees), not Ray's local working directory: a worker reused for the next trial would not sync that.
     """
+    _training["thread"] = threading.current_thread()  # what a stopping worker waits for (WaitForTraining)
     cfg = apply_params(OmegaConf.create(base), params, derived)
     gpus = place_on_assigned_gpu(cfg)
     threads = use_assigned_cpus()
@@ -139,27 +142,25 @@ def _numeric(metrics: dict) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
 
 
-def trainable(fn: Callable[..., None], **params: Any) -> type[tune.Trainable]:
-    """``fn`` with ``params`` bound, as a Ray trainable class whose stop lets the trial's run close.
+_training: dict[str, threading.Thread | None] = {"thread": None}  # the worker's trial thread (one at a time)
+
+
+class WaitForTraining:
+    """Lets a stopped trial's run close (its W&B run) before the worker exits or starts the next trial.
 
     To stop a function trial (a scheduler's STOP or PAUSE, the end of a study) Ray lets its training thread
-    exit at its next ``tune.report`` (``SystemExit``) but waits only briefly (worker shut down: not at all;
-    worker reused for the next trial: 2 s, after which the *next* trial fails). ``train``'s clean-up
-    (closing the trial's W&B run) could be cut short or make the next trial fail; waiting here fixes both.
+    exit at its next ``tune.report`` (``SystemExit``, so ``train``'s ``finally`` runs) but does not wait for it
+    when the worker shuts down, and waits only ``TUNE_FUNCTION_THREAD_TIMEOUT_S`` (set by ``WORKER_ENV``) before
+    a reused worker starts the next trial. Module level, so that workers import it rather than unpickle a copy.
     """
 
-    class Trial(wrap_function(tune.with_parameters(fn, **params))):
-        def _wait_for_training_thread(self) -> None:
-            session = get_session()
-            if session is not None:
-                session.finish(timeout=STOP_WAIT_S)  # stop at the next report and wait for the thread
+    def cleanup(self) -> None:
+        thread = _training["thread"]
+        super().cleanup()  # tells the training thread to stop at its next report
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=STOP_WAIT_S)
 
-        def cleanup(self) -> None:
-            self._wait_for_training_thread()
-            super().cleanup()
 
-        def reset_config(self, new_config: dict) -> bool:
-            self._wait_for_training_thread()
-            return super().reset_config(new_config)
-
-    return Trial
+def trainable(fn: Callable[..., None], **params: Any) -> type[tune.Trainable]:
+    """``fn`` with ``params`` bound, as a Ray trainable class whose stop lets the trial's run close."""
+    return type("Trial", (WaitForTraining, wrap_function(tune.with_parameters(fn, **params))), {})
