@@ -5,7 +5,7 @@ default trial on it exactly as ``tune.py -m`` does before its first study, and p
 each family's estimated trial seconds, its share of the budget, or why it would be skipped. With ``--run``
 it then runs the real sweep at one size and prints estimated vs measured seconds per study.
 
-  .venv/bin/python scripts/bench/budget_scaling.py --sizes 2000 11000 25000 50000
+  .venv/bin/python scripts/bench/budget_scaling.py --sizes 2000 11000 25000 50000 --builtin mr trec
   unshare -rn sh -c 'ip link set lo up && .venv/bin/python scripts/bench/budget_scaling.py --sizes 25000 --run'
 """
 
@@ -41,7 +41,7 @@ def data_overrides(data: Path) -> list[str]:
     ]
 
 
-def plan_only(data: Path, budget: str) -> dict:
+def plan_only(data_args: list[str], budget: str) -> dict:
     """The plan ``tune.py -m`` would make: probes every family, trains nothing."""
     from hydra import compose, initialize_config_dir
 
@@ -54,7 +54,7 @@ def plan_only(data: Path, budget: str) -> dict:
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         for family in FAMILIES.split(","):
             cfg = compose(
-                "tune", [f"model={family}", f"budget={budget}", *data_overrides(data)], return_hydra_config=True
+                "tune", [f"model={family}", f"budget={budget}", *data_args], return_hydra_config=True
             )
             from hydra.core.hydra_config import HydraConfig
 
@@ -72,18 +72,20 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 11000, 25000, 50000])
     parser.add_argument("--budget", default="40m")
     parser.add_argument("--data-root", type=Path, default=Path("/tmp/attentune-bench-data"))
+    parser.add_argument("--builtin", nargs="*", default=[], help="also plan these built-in datasets (e.g. mr trec)")
     parser.add_argument("--run", action="store_true", help="also run the real sweep (the first size only)")
     args = parser.parse_args()
     print(f"budget {args.budget}; seconds per family: estimated full default trial / share of the budget")
     print("| train examples | probe s | " + " | ".join(FAMILIES.split(",")) + " | all fit |")
     print("|---" * (len(FAMILIES.split(",")) + 3) + "|")
-    for size in args.sizes:
-        data = make_data(size, args.data_root)
-        plan = plan_only(data, args.budget)
+    rows = [(str(size), lambda size=size: data_overrides(make_data(size, args.data_root))) for size in args.sizes]
+    rows += [(f"{name} (built-in)", lambda name=name: [f"data={name}"]) for name in args.builtin]
+    for label, data_args in rows:
+        plan = plan_only(data_args(), args.budget)
         cells = [s["skip"] or f"{s['trial_s']:.0f} / {s['allotted_s']:.0f}" for s in plan["studies"]]
         fits = all(s["skip"] is None for s in plan["studies"])
         print(
-            f"| {size} | {plan['probe_s']:.0f} | " + " | ".join(cells) + f" | {'yes' if fits else 'NO'} |", flush=True
+            f"| {label} | {plan['probe_s']:.0f} | " + " | ".join(cells) + f" | {'yes' if fits else 'NO'} |", flush=True
         )
     if args.run:
         data = make_data(args.sizes[0], args.data_root)
