@@ -130,3 +130,13 @@ def test_minilm_trials_run_one_at_a_time_on_every_cpu_and_others_side_by_side(tm
     assert (mha.max_concurrent, mha.resources.cpu) == (2, 1)
     mine = compose_config("tune", ["model=minilm", "max_concurrent=2", "resources.cpu=1"], tmp_path)
     assert (mine.max_concurrent, mine.resources.cpu) == (2, 1)  # the command line still decides
+
+
+@pytest.mark.parametrize("size,epochs,fraction", [(8452, 6, 1 / 3), (50_000, 2, 1 / 3), (250_000, 1, 0.4 / 3)])
+def test_a_trials_examples_are_capped_so_its_cost_stops_growing_with_the_data(size, epochs, fraction, tmp_path):
+    cfg = compose_config("tune", ["model=mha"], tmp_path)
+    trial = apply_params(OmegaConf.create(base_training_config(cfg)), {}, derived_values(cfg.search))
+    apply_example_budget(trial, train_size=size)
+    assert (trial.epochs, trial.trainer.max_epochs) == (epochs, epochs * 3)
+    assert trial.trainer.limit_train_batches == pytest.approx(fraction)
+    assert trial.epochs * trial.trainer.limit_train_batches * 3 * size <= max(100_000, 6 * 8452)

@@ -44,8 +44,9 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"label_smoothing must be in [0, 1), got {cfg.label_smoothing}")
     if not 0.0 <= cfg.lr_schedule.warmup_ratio < 1.0:
         raise ConfigError(f"lr_schedule.warmup_ratio must be in [0, 1), got {cfg.lr_schedule.warmup_ratio}")
-    if cfg.get("train_examples") is not None and not cfg.train_examples > 0:
-        raise ConfigError(f"train_examples must be > 0 (or null), got {cfg.train_examples}")
+    for key in ("train_examples", "max_train_examples"):
+        if cfg.get(key) is not None and not cfg[key] > 0:
+            raise ConfigError(f"{key} must be > 0 (or null), got {cfg[key]}")
     WarmupDecay(cfg.lr_schedule.name, 0, 1)
     validate_tokenizer_config(cfg.tokenizer.kind, cfg.tokenizer.vocab_size, cfg.max_length)
     with torch.device("meta"):  # builds no weights: just the model's own config validation
@@ -112,11 +113,20 @@ def apply_example_budget(cfg: DictConfig, train_size: int) -> None:
     A smaller budget makes one partial pass: each epoch draws ``train_examples`` of a fresh shuffle (8000 of
     a 50k set), so the run's cost follows the budget, not the data size. In a tuning config the passes are
     its ``epochs`` (``trainer.max_epochs`` counts rounds and follows); otherwise ``trainer.max_epochs``.
+
+    Without ``train_examples``, ``max_train_examples`` (when set) caps the planned passes instead: at most
+    ``max_train_examples / train_size`` of them (at least one, partial when the set is larger still), so a
+    tuning trial's cost stops growing with the data (tune.yaml: 100000, i.e. fewer than 6 passes above 16.7k).
     """
-    if not cfg.get("train_examples"):
+    planned = cfg.epochs if "epochs" in cfg else cfg.trainer.max_epochs
+    if cfg.get("train_examples"):
+        passes = cfg.train_examples / train_size
+        whole = max(1, round(passes))
+    elif cfg.get("max_train_examples") and planned * train_size > cfg.max_train_examples:
+        passes = cfg.max_train_examples / train_size
+        whole = max(1, math.floor(passes))
+    else:
         return
-    passes = cfg.train_examples / train_size
-    whole = max(1, round(passes))
     if "epochs" in cfg:
         cfg.epochs = whole
     else:
