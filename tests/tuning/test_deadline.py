@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 from attentune.tasks.train import train
-from attentune.tuning.deadline import StopBeforeDeadline
+from attentune.tuning.deadline import (
+    LearnTrialCosts,
+    StopBeforeDeadline,
+    read_deadline,
+    too_late_to_start,
+    write_deadline,
+)
 
 
 def test_a_run_past_its_deadline_stops_after_the_round_and_still_tests(cfg_train):
@@ -20,3 +27,24 @@ def test_a_distant_deadline_changes_nothing(cfg_train):
     stop = StopBeforeDeadline(deadline=time.time() + 3600)
     metrics = train(cfg_train("trainer.max_epochs=3", "callbacks=none"), callbacks=[stop])
     assert metrics["epochs"] == 3 and not stop.stopped_early
+
+
+def test_the_study_learns_what_its_trials_take_to_start_and_to_finish(tmp_path):
+    deadline = time.time() + 60
+    write_deadline(tmp_path, deadline, first_round_s=0.0, finish_s=0.0)  # time_budget_s given: no probe
+    learn = LearnTrialCosts(tmp_path)
+    a, b = SimpleNamespace(trial_id="a"), SimpleNamespace(trial_id="b")
+    for trial, result in [
+        (a, {"time_total_s": 9.0, "iterations_since_restore": 1, "time_since_restore": 9.0}),  # start-up + round
+        (b, {"time_total_s": 4.0, "iterations_since_restore": 1, "time_since_restore": 4.0}),
+        (a, {"time_total_s": 12.0, "iterations_since_restore": 2, "time_since_restore": 12.0}),
+        (a, {"time_total_s": 17.0, "iterations_since_restore": 3, "final": True}),  # test + latency: 5 s
+        # b resumed after a pause: its first report since the restore counts 3 s, not its 40 s in all
+        (b, {"time_total_s": 40.0, "iterations_since_restore": 1, "time_since_restore": 3.0}),
+        (b, {"time_total_s": 42.0, "iterations_since_restore": 2, "final": True}),
+    ]:
+        learn.on_trial_result(0, [], trial, result)
+    assert read_deadline(tmp_path) == {"deadline": deadline, "first_round_s": 9.0, "finish_s": 5.0}
+    assert not too_late_to_start(read_deadline(tmp_path))  # 14 s of 60 left
+    write_deadline(tmp_path, time.time() + 10, first_round_s=9.0, finish_s=5.0)
+    assert too_late_to_start(read_deadline(tmp_path))

@@ -1,9 +1,13 @@
 """A study's deadline, kept by its trials and its searcher so that no time is spent on work that cannot finish.
 
-The study writes ``deadline.json`` in its run dir at every (re)start. A trial ends its training early
-enough to still test its best checkpoint and report before the deadline (``StopBeforeDeadline``), so a
-trial cut by the budget keeps its test metrics; the searcher stops creating trials that could not report
-once before it (``UntilDeadline``). Ray's own ``time_budget_s`` stays behind both as a hard stop.
+The study writes ``deadline.json`` in its run dir at every (re)start, with what a trial needs to report
+once (``first_round_s``: start-up and one round) and to finish (``finish_s``: test and latency), estimated
+by the budget's probe and raised to what the study's trials really take (``LearnTrialCosts``). A trial ends
+its training early enough to still test its best checkpoint and report before the deadline
+(``StopBeforeDeadline``), so a trial cut by the budget keeps its test metrics; the searcher stops creating
+trials that could not report once before it (``UntilDeadline``), and a trial that was created in time but
+reaches a worker too late does not start training (``too_late_to_start``: random search creates its trials
+up front). Ray's own ``time_budget_s`` stays behind all three as a hard stop.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from ray.tune import Callback
 from ray.tune.search import SearchAlgorithm
 
 from attentune.tasks.train import write_json
@@ -28,6 +33,40 @@ def write_deadline(run_dir: Path, deadline: float, first_round_s: float, finish_
 def read_deadline(run_dir: Path) -> dict[str, float] | None:
     path = run_dir / DEADLINE_FILE
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def too_late_to_start(info: dict[str, float] | None) -> bool:
+    """Whether a trial starting now could not report once (and be tested) before the deadline."""
+    return info is not None and time.time() + info["first_round_s"] + info["finish_s"] > info["deadline"]
+
+
+class LearnTrialCosts(Callback):
+    """Raise the deadline file's ``first_round_s`` and ``finish_s`` to the longest the study's trials took.
+
+    A trial's first report comes after its start-up and first round (``time_total_s``); its final report
+    (``final``) after testing and latency. Without a probe (``time_budget_s`` given) the estimates start at
+    zero, and with one the machine may be busier than when it was probed: either way later decisions use what
+    this machine really takes now.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._last: dict[str, float] = {}  # each trial's time_total_s at its last report
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        total = float(result.get("time_total_s", 0.0))
+        previous = self._last.get(trial.trial_id)
+        self._last[trial.trial_id] = total
+        if result.get("final"):
+            if previous is not None:
+                self._raise("finish_s", total - previous)
+        elif result.get("iterations_since_restore") == 1:  # a paused or resumed trial starts up again
+            self._raise("first_round_s", float(result.get("time_since_restore", total)))
+
+    def _raise(self, key: str, seconds: float) -> None:
+        info = read_deadline(self.run_dir)
+        if info is not None and seconds > info[key]:
+            write_deadline(self.run_dir, **{**info, key: seconds})
 
 
 class StopBeforeDeadline(L.Callback):
@@ -76,14 +115,10 @@ class UntilDeadline(SearchAlgorithm):
         self.inner, self.run_dir = inner, run_dir
         self._finished = False
 
-    def _out_of_time(self) -> bool:
-        info = read_deadline(Path(self.run_dir))
-        return info is not None and time.time() + info["first_round_s"] + info["finish_s"] > info["deadline"]
-
     def next_trial(self) -> Any:
         if self.is_finished():
             return None
-        if self._out_of_time():
+        if too_late_to_start(read_deadline(Path(self.run_dir))):
             self.set_finished()
             return None
         return self.inner.next_trial()

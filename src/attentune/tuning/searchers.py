@@ -31,16 +31,25 @@ def make_search_alg(
 
 
 @contextlib.contextmanager
-def pending_trials_as_unwrapped(node: DictConfig | None, wrapped: bool) -> Iterator[None]:
-    """Ray lets a random/grid search queue many pending trials (HyperBand fills its brackets from them) but
-    recognises one only when it is not wrapped; under ``UntilDeadline`` set its own auto value explicitly."""
-    target = hydra.utils.get_class(node._target_) if node else BasicVariantGenerator
-    key = "TUNE_MAX_PENDING_TRIALS_PG"
-    if not wrapped or not issubclass(target, BasicVariantGenerator) or key in os.environ:
+def ray_settings_for_deadline(node: DictConfig | None, wrapped: bool) -> Iterator[None]:
+    """Ray's settings that a study keeping a deadline (``UntilDeadline``) needs, while it runs:
+
+    - Ray lets a random/grid search queue many pending trials (HyperBand fills its brackets from them) but
+      recognises one only when it is not wrapped: set its own auto value explicitly.
+    - A queued trial that reaches a worker too late returns without reporting (``too_late_to_start``). Ray means
+      to allow that, but its check sees the flattened ``config/...`` keys as a result without the metric.
+    """
+    if not wrapped:
         yield
         return
-    os.environ[key] = str(max(200, int(ray.cluster_resources().get("CPU", 1.0) * 1.1)))
+    settings = {"TUNE_DISABLE_STRICT_METRIC_CHECKING": "1"}
+    target = hydra.utils.get_class(node._target_) if node else BasicVariantGenerator
+    if issubclass(target, BasicVariantGenerator):
+        settings["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(200, int(ray.cluster_resources().get("CPU", 1.0) * 1.1)))
+    settings = {key: value for key, value in settings.items() if key not in os.environ}  # the user's own win
+    os.environ.update(settings)
     try:
         yield
     finally:
-        del os.environ[key]
+        for key in settings:
+            del os.environ[key]

@@ -18,9 +18,9 @@ from attentune.errors import ConfigError
 from attentune.tasks.build import validate_config
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import ray_session, trial_resources
-from attentune.tuning.deadline import write_deadline
+from attentune.tuning.deadline import LearnTrialCosts, write_deadline
 from attentune.tuning.results import KeepTopCheckpoints, empty_trial_table, trial_table
-from attentune.tuning.searchers import make_search_alg, pending_trials_as_unwrapped
+from attentune.tuning.searchers import make_search_alg, ray_settings_for_deadline
 from attentune.tuning.space import default_point, derived_values, param_space
 from attentune.tuning.sweep import Claim, claim_budget, release_budget
 from attentune.tuning.trainable import run_trial, trainable
@@ -188,12 +188,13 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                     storage_path=str(out),
                     failure_config=tune.FailureConfig(max_failures=0),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
-                    callbacks=[KeepTopCheckpoints(cfg.keep_checkpoints, metric, mode)],
+                    callbacks=[KeepTopCheckpoints(cfg.keep_checkpoints, metric, mode)]
+                    + ([LearnTrialCosts(study_path.parent)] if time_budget_s is not None else []),
                     verbose=1,
                 ),
             )
         start = time.perf_counter()
-        with pending_trials_as_unwrapped(cfg.searcher, time_budget_s is not None):
+        with ray_settings_for_deadline(cfg.searcher, time_budget_s is not None):
             results = tuner.fit()
         search_seconds = time.perf_counter() - start
     release_budget(claim)

@@ -20,7 +20,7 @@ from ray import tune
 from ray.tune.trainable import wrap_function
 
 from attentune.tasks.train import METRICS_FILE, train
-from attentune.tuning.deadline import StopBeforeDeadline, read_deadline
+from attentune.tuning.deadline import StopBeforeDeadline, read_deadline, too_late_to_start
 from attentune.tuning.space import apply_params
 
 RESUME_FILE = "resume.ckpt"  # the full training state a paused or interrupted trial continues from
@@ -94,13 +94,15 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
         resume_from = None
         own = True
         checkpoint = tune.get_checkpoint()
+        deadline = read_deadline(Path(study_path).parent)  # the study's budget, kept by the trial itself
+        if checkpoint is None and too_late_to_start(deadline):  # queued in time, reached a worker too late
+            return  # reports nothing: not a row of trials.csv
         if checkpoint:  # a paused, exploited (PBT) or interrupted trial continues from a checkpoint
             own = Path(checkpoint.path).parent.name == trial_dir.name  # PBT: another trial's checkpoint
             resume_from = trial_dir / RESUME_FILE
             with checkpoint.as_directory() as src:
                 shutil.copy2(Path(src) / RESUME_FILE, resume_from)
         callbacks: list[L.Callback] = [TuneReporter(monitor.metric, monitor.mode, keep_best=own)]
-        deadline = read_deadline(Path(study_path).parent)  # the study's budget, kept by the trial itself
         if deadline is not None:
             callbacks.append(StopBeforeDeadline(deadline["deadline"], deadline["finish_s"]))
         metrics = train(cfg, callbacks=callbacks, resume_from=resume_from)
