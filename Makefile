@@ -13,7 +13,7 @@ NETNS := $(shell unshare -rn true 2>/dev/null && echo "unshare -rn")
 # The cluster tier as real root in a network namespace of its own (munge cannot switch users in a user namespace).
 ROOTNS := $(shell [ "$$(id -u)" = 0 ] && unshare -n true 2>/dev/null && echo "unshare -n")
 
-.PHONY: setup train tune test test-cluster lint bench clean-venv
+.PHONY: setup train tune test test-slow test-cluster lint bench clean-venv
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ tune: $(STAMP)
 
 test: $(STAMP)
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; $(PY) -m pytest -q $(ARGS)'
+
+# The slow tier (.ci/run runs it after test): longer real-Ray searches (resume after kill -9, PBT, HyperBand/BOHB
+# pauses, GPU shares, sweep budgets that skip a family), kept out of the few-minute default suite.
+test-slow: $(STAMP)
+	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; $(PY) -m pytest -q -m "slow and not gpu and not cluster" $(ARGS)'
 
 # The cluster tier: DDP processes and real SLURM daemons, on loopback only (.ci/run runs it after test). As root
 # it installs SLURM from Debian's packages first (outside the namespace: apt needs the network); the tests start

@@ -12,6 +12,7 @@ import torch
 from omegaconf import OmegaConf
 
 from attentune.errors import ConfigError
+from attentune.tasks.cli import run_task
 from attentune.tasks.evaluate import evaluate
 from attentune.tasks.train import train
 from conftest import REPO, TINY, compose_config
@@ -104,7 +105,6 @@ def test_refuses_to_overwrite_a_finished_run(trained_run):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("d_model=15", "divisible"),
         ("optimizer.lr=-0.1", "optimizer.lr"),
         ("train_examples=-5", "train_examples"),
         ("model.dropout=1.0", "dropout"),
@@ -112,11 +112,20 @@ def test_refuses_to_overwrite_a_finished_run(trained_run):
         ("data=csv", "data"),  # no path given
     ],
 )
-def test_bad_config_is_one_line_error_exit_2(tmp_path, override, message):
-    proc = run_cli("train.py", *TINY, override, f"hydra.run.dir={tmp_path}")
+def test_bad_config_is_one_line_error_exit_2(tmp_path, capsys, override, message):
+    with pytest.raises(SystemExit) as stop:  # what the entry point runs (the test below runs the real one)
+        run_task(train, compose_config("train", [*TINY, override], tmp_path))
+    assert stop.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], lines[-5:]
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_the_entry_point_turns_a_bad_config_into_one_line_and_exit_2(tmp_path):
+    proc = run_cli("train.py", *TINY, "d_model=15", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: ") and message in lines[-1], proc.stderr[-1000:]
+    assert lines[-1].startswith("error: ") and "divisible" in lines[-1], proc.stderr[-1000:]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "metrics.json").exists()
 

@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from attentune.errors import ConfigError
-from attentune.tuning.selection import family_table, seed_jobs, seed_table, select
+from attentune.tuning.selection import family_table, fit_jobs, seed_jobs, seed_table, select
 
 MR = {"_target_": "attentune.data.builtin.load_mr", "cache_dir": None}
 
@@ -95,6 +95,10 @@ def test_a_study_that_ran_no_trial_is_listed_and_the_others_still_plotted(tmp_pa
     assert (tmp_path / "accuracy_vs_latency.png").stat().st_size > 0
 
 
+ONE_CPU = {"cpu": 1.0, "gpu": 0.0}
+TOP2 = OmegaConf.create({"top_k": 2, "max_per_study": 1, "seeds": [1]})
+
+
 def test_seed_reruns_take_the_best_finished_configurations_capped_per_study_longest_first():
     def trials(name: str, rows: list[tuple]) -> dict:
         table = pd.DataFrame(rows, columns=["trial_id", "status", "val/acc", "train_seconds"])
@@ -107,19 +111,35 @@ def test_seed_reruns_take_the_best_finished_configurations_capped_per_study_long
         trials("bow", [("b1", "TERMINATED", 0.76, 10.0)]),
     ]
     selection = OmegaConf.create({"top_k": 2, "max_per_study": 1, "seeds": [1, 2, 1]})
-    jobs = seed_jobs(studies, "val/acc", "max", selection)
+    jobs = seed_jobs(studies, "val/acc", "max", selection, ONE_CPU)
     # one configuration per study (m2 is capped, a1 never finished), the top two, each seed once
     runs = [(j["rank"], j["trial_id"], j["seed"]) for j in jobs]
     assert runs == [(1, "m1", 1), (1, "m1", 2), (2, "a2", 1), (2, "a2", 2)]
     assert jobs[0]["params"] == {"optimizer.lr": 0, "seed": 1}
 
-    uncapped = seed_jobs(studies, "val/acc", "max", OmegaConf.create({"top_k": 3, "seeds": [1]}))
+    uncapped = seed_jobs(studies, "val/acc", "max", OmegaConf.create({"top_k": 3, "seeds": [1]}), ONE_CPU)
     assert [j["trial_id"] for j in uncapped] == ["m1", "m2", "a2"]
 
     # ranks follow the metric; the order of the runs follows the trials' training time (longest first)
     studies[2]["trials"].loc[0, ["val/acc", "train_seconds"]] = [0.95, 400.0]
-    jobs = seed_jobs(studies, "val/acc", "max", OmegaConf.create({"top_k": 2, "max_per_study": 1, "seeds": [1]}))
+    jobs = seed_jobs(studies, "val/acc", "max", TOP2, ONE_CPU)
     assert [(j["rank"], j["trial_id"]) for j in jobs] == [(1, "b1"), (2, "m1")]
     studies[2]["trials"].loc[0, "train_seconds"] = 1.0
-    jobs = seed_jobs(studies, "val/acc", "max", OmegaConf.create({"top_k": 2, "max_per_study": 1, "seeds": [1]}))
+    jobs = seed_jobs(studies, "val/acc", "max", TOP2, ONE_CPU)
     assert [(j["rank"], j["trial_id"]) for j in jobs] == [(2, "m1"), (1, "b1")]
+
+
+def test_seed_reruns_get_their_studys_resources_and_the_budget_counts_them():
+    columns = ["trial_id", "status", "val/acc", "train_seconds", "time_total_s"]
+    table = pd.DataFrame([("m1", "TERMINATED", 0.87, 300.0, 300.0)], columns=columns)
+    table["params"] = [json.dumps({"optimizer.lr": 1e-4})]
+    two_cpus = {"cpu": 2.0, "gpu": 0.0}
+    minilm = {"study": "minilm", "trials": table, "base": {}, "derived": {}, "resources": two_cpus}
+    bow = {"study": "bow", "trials": table.assign(trial_id="b1", **{"val/acc": 0.8}), "base": {}, "derived": {}}
+    jobs = seed_jobs([minilm, bow], "val/acc", "max", OmegaConf.create({"top_k": 2, "seeds": [1, 2]}), ONE_CPU)
+    assert [j["resources"] for j in jobs] == [two_cpus, two_cpus, ONE_CPU, ONE_CPU]  # bow: a sweep before resources
+    # on 2 CPUs: MiniLM's two runs one after the other (600 s), bow's two side by side (300 s)
+    kept, note = fit_jobs(jobs, 1000.0, cpus=2.0)
+    assert kept == jobs and note == ""
+    kept, note = fit_jobs(jobs, 800.0, cpus=2.0)
+    assert [j["trial_id"] for j in kept] == ["m1", "m1"] and note.startswith("seed re-runs: 1 of 2 configurations")

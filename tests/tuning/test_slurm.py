@@ -95,3 +95,35 @@ def test_studies_as_slurm_jobs_report_failed_and_cancelled_jobs_and_still_rank_t
     array = job_id.split("_")[0]
     ended = dict(ln.split("|")[:2] for ln in states.splitlines() if ln.startswith(array + "_"))
     assert ended[f"{array}_0"] == "COMPLETED" and ended[f"{array}_2"].startswith("CANCELLED")
+
+
+def test_tune_sbatch_starts_ray_across_the_allocation_and_places_trials_on_both_nodes(slurm, tmp_path):
+    run = tmp_path / "study"
+    env = {
+        **slurm,
+        "OMP_NUM_THREADS": "1",
+        "ATTENTUNE_PYTHON": sys.executable,
+        # both test nodes are this host, on loopback: the nodes' addresses cannot come from `hostname`
+        "ATTENTUNE_RAY_HEAD_IP": "127.0.0.1",
+        "ATTENTUNE_RAY_NODE_IP": "127.0.0.1",
+        "ATTENTUNE_RAY_ARGS": "--object-store-memory=200000000",
+    }
+    args = ["sbatch", "--parsable", "--wait", "--nodes=2", "--cpus-per-task=1", "--mem=2G",
+            f"--output={tmp_path}/job.out", "scripts/slurm/tune.sbatch", *TINY, "model=bow", "num_samples=4",
+            "max_concurrent=2", "searcher=random", "scheduler=fifo", "evaluate_default=false", "budget=null",
+            "logger=csv", "trainer.max_epochs=2", "trainer.limit_train_batches=200", "reuse_actors=false",
+            f"hydra.run.dir={run}"]  # fmt: skip
+    proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    out = (tmp_path / "job.out").read_text() if (tmp_path / "job.out").exists() else ""
+    assert proc.returncode == 0, proc.stderr[-2000:] + out[-3000:]
+    assert "ray head on n1 (127.0.0.1:" in out and "2 node(s), 1 CPU(s)" in out
+    trials = pd.read_csv(run / "trials.csv")
+    assert len(trials) == 4 and (trials["status"] == "TERMINATED").all()
+    # one CPU per node: while one trial trains on a node, the next one can only start on the other
+    assert trials["node_id"].nunique() == 2, trials[["trial_id", "node_id", "time_total_s"]]
+    # the job stopped its Ray nodes (by their PIDs): no process of its Ray temp dirs is left
+    job = proc.stdout.strip().split(";")[0]
+    end = time.monotonic() + 30
+    while (left := subprocess.run(["pgrep", "-af", f"/tmp/ray-{job}-"], capture_output=True, text=True).stdout).strip():
+        assert time.monotonic() < end, left
+        time.sleep(1)

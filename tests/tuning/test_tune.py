@@ -121,6 +121,7 @@ def test_a_search_of_no_samples_is_a_config_error(tmp_path):
     assert proc.returncode == 2 and "error: num_samples=0: must be at least 1" in proc.stderr
 
 
+@pytest.mark.slow  # CI's slow tier (make test-slow): kills and restores a study, about a minute
 def test_resume_after_kill_9_keeps_finished_trials(tmp_path):
     first = tmp_path / "first"
     args = [
@@ -217,6 +218,7 @@ def test_model_selection_sweep_writes_leaderboard_and_a_usable_winner(tmp_path):
     assert 0.0 < json.loads((tmp_path / "eval" / "metrics.json").read_text())["test/acc"] <= 1.0
 
 
+@pytest.mark.slow  # CI's slow tier (make test-slow)
 def test_population_based_training_continues_trials_with_mutated_settings(tmp_path):
     trials = search(
         tmp_path,
@@ -242,9 +244,8 @@ def test_population_based_training_continues_trials_with_mutated_settings(tmp_pa
         assert OmegaConf.load(config).optimizer.lr == pytest.approx(new_config["optimizer.lr"])
 
 
-@pytest.mark.parametrize(
-    "searcher,scheduler", [("random", "hyperband"), pytest.param("bohb", "bohb", marks=pytest.mark.slow)]
-)
+@pytest.mark.slow  # CI's slow tier (make test-slow): pauses and resumes trials
+@pytest.mark.parametrize("searcher,scheduler", [("random", "hyperband"), ("bohb", "bohb")])
 def test_hyperband_pauses_trials_and_resumes_them_from_their_checkpoint(tmp_path, searcher, scheduler):
     # One trial at a time: the first trials of a bracket reach its rung before the last one, so they pause.
     # max_t 4, eta 2: trials 0-2 form a bracket without rungs, trials 3-5 one with a rung at epoch 2 that
@@ -282,7 +283,8 @@ def test_time_budget_ends_the_search_and_unstarted_trials_are_not_listed(tmp_pat
     assert json.loads((tmp_path / "study.json").read_text())["trials"] == len(trials)
 
 
-@pytest.mark.parametrize("gpu,batches,shared", [(0.5, 40, True), pytest.param(1, 4, False, marks=pytest.mark.slow)])
+@pytest.mark.slow  # CI's slow tier (make test-slow): trials long enough to overlap
+@pytest.mark.parametrize("gpu,batches,shared", [(0.5, 40, True), (1, 4, False)])
 def test_trials_run_on_their_share_of_a_gpu(tmp_path, gpu, batches, shared):
     # Ray's GPUs are logical resources: with ray.num_gpus=1 it assigns GPU 0 on this CPU-only machine too,
     # and a trial whose GPU CUDA cannot see trains on the CPU. Half a GPU each puts both trials on GPU 0 at
@@ -373,7 +375,7 @@ def test_trials_the_deadline_cuts_are_still_tested_and_no_trial_starts_too_late(
     assert deadline["first_round_s"] > 0 and deadline["finish_s"] > 0  # learned from the trials (no probe)
 
 
-@pytest.mark.slow  # probes MiniLM and runs a 90 s sweep: make test ARGS="-m slow"
+@pytest.mark.slow  # probes MiniLM and runs a 90 s sweep: make test-slow
 def test_a_sweep_budget_skips_the_family_whose_trial_cannot_fit_and_says_why(tmp_path):
     # MiniLM's default trial (8000 examples per round here) needs minutes; bow's a few seconds
     proc = tune_cli(

@@ -16,6 +16,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 from ray import tune
+from ray.tune import PlacementGroupFactory
 
 from attentune.errors import ConfigError
 from attentune.reports.leaderboard import write_leaderboard
@@ -144,25 +145,25 @@ def verdict(families: pd.DataFrame, winner_test: float | None, winner: str | Non
 
 
 def job_seconds(trial: pd.Series) -> float:
-    """What a fresh re-run of a trial's configuration takes, from the trial's own wall time (all its rounds:
-    a trial the deadline stopped early would have run longer)."""
+    """What a fresh re-run of a trial's configuration takes (with the trial's resources), from the trial's own
+    wall time (all its rounds: a trial the deadline stopped early would have run longer)."""
     seconds = trial.get("time_total_s", math.nan)
     if seconds is None or math.isnan(float(seconds)):
         seconds = 1.2 * float(trial.get("train_seconds", 0.0) or 0.0) + 10.0
     return float(seconds) * (1.5 if trial.get("stopped_by_deadline") == 1 else 1.0)
 
 
-def fit_jobs(jobs: list[dict], seconds_left: float | None, max_concurrent: int) -> tuple[list[dict], str]:
-    """The re-runs of the best-ranked configurations whose seeds fit ``seconds_left`` (whole configurations,
-    best first), and a note on what did not fit."""
+def fit_jobs(jobs: list[dict], seconds_left: float | None, cpus: float) -> tuple[list[dict], str]:
+    """The re-runs of the best-ranked configurations whose seeds fit ``seconds_left`` on ``cpus`` CPUs (whole
+    configurations, best first), and a note on what did not fit."""
     if seconds_left is None:
         return jobs, ""
     ranks = sorted({j["rank"] for j in jobs})
     kept: list[dict] = []
     for rank in ranks:
         trial = kept + [j for j in jobs if j["rank"] == rank]
-        costs = [j["seconds"] for j in trial]
-        makespan = RAY_START_S + max(max(costs), sum(costs) / max(1, max_concurrent))
+        work = sum(j["seconds"] * j["resources"]["cpu"] for j in trial)  # CPU-seconds
+        makespan = RAY_START_S + max(max(j["seconds"] for j in trial), work / max(cpus, 1.0))
         if makespan > seconds_left:
             dropped = len(ranks) - ranks.index(rank)
             return kept, (
@@ -173,8 +174,13 @@ def fit_jobs(jobs: list[dict], seconds_left: float | None, max_concurrent: int) 
     return kept, ""
 
 
-def seed_jobs(studies: list[dict], metric: str, mode: str, selection: DictConfig) -> list[dict]:
+def seed_jobs(
+    studies: list[dict], metric: str, mode: str, selection: DictConfig, resources: dict[str, float]
+) -> list[dict]:
     """The multi-seed re-runs of the top-k finished configurations across all studies, longest first.
+
+    Each re-run gets its study's resources per trial (MiniLM's trials run alone on every CPU), else
+    ``resources``, so that it costs what its trial did.
 
     Every seed is a fresh run, the trial's own included: its result is the one that put it in the top-k
     (a biased estimate), and a paused, resumed or PBT-exploited trial is not a plain run of its config.
@@ -199,15 +205,20 @@ def seed_jobs(studies: list[dict], metric: str, mode: str, selection: DictConfig
             jobs.append(
                 key
                 | {"seed": seed, "base": study["base"], "params": params, "derived": study["derived"]}
-                | {"seconds": job_seconds(trial)}
+                | {"seconds": job_seconds(trial), "resources": study.get("resources") or resources}
             )
     return jobs
 
 
 def _run_jobs(jobs: list[dict], metric: str, mode: str, cfg: DictConfig) -> pd.DataFrame:
     storage = Path(cfg.sweep_dir).resolve()
-    resources = trial_resources(cfg)
-    with ray_session(cfg.ray, resources):
+    largest = max((j["resources"] for j in jobs), key=lambda r: (r["cpu"], r["gpu"]))
+
+    def resources(config: dict) -> PlacementGroupFactory:  # the job's own: its study's trials'
+        own = jobs[config["job"]]["resources"]
+        return PlacementGroupFactory([{"CPU": own["cpu"], "GPU": own["gpu"]}])
+
+    with ray_session(cfg.ray, largest):
         results = tune.Tuner(
             tune.with_resources(trainable(run_job, jobs=jobs, study_path=str(storage / SEEDS_DIR)), resources),
             param_space={"job": tune.grid_search(list(range(len(jobs))))},
@@ -284,8 +295,12 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     families = family_table(studies, metric, mode, refs)
     if deadline is None and parse_budget(cfg.get("budget")) is not None:
         deadline = time.time() + parse_budget(cfg.budget)
-    jobs = seed_jobs(studies, metric, mode, cfg.selection) if cfg.selection.seeds else []
-    jobs, budget_note = fit_jobs(jobs, None if deadline is None else deadline - time.time(), cfg.max_concurrent)
+    jobs, budget_note = [], ""
+    if cfg.selection.seeds:
+        default = trial_resources(cfg)
+        jobs = seed_jobs(studies, metric, mode, cfg.selection, default)
+        seconds_left = None if deadline is None else deadline - time.time()
+        jobs, budget_note = fit_jobs(jobs, seconds_left, cfg.max_concurrent * max(default["cpu"], 1.0))
     runs = _run_jobs(jobs, metric, mode, cfg) if jobs else pd.DataFrame()
     seeds = seed_table(runs, metric, mode) if len(runs) else pd.DataFrame()
 

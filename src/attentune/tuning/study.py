@@ -212,6 +212,7 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
         "failed": int((table["status"] == "ERROR").sum()),
         "search_seconds": round(search_seconds, 2),
         "time_budget_s": None if time_budget_s is None else round(time_budget_s, 1),
+        "resources": resources,  # per trial: selection re-runs a configuration with what its trial had
     }
     write_json(out / "study.json", summary)
     write_json(out / "base_config.json", {"base": base, "derived": derived, "default": points[0] if points else None})
