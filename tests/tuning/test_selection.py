@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from attentune.errors import ConfigError
-from attentune.tuning.selection import family_table, fit_jobs, seed_jobs, seed_table, select
+from attentune.tuning.selection import family_table, fit_jobs, seed_jobs, seed_table, select, verdict
 
 MR = {"_target_": "attentune.data.builtin.load_mr", "cache_dir": None}
 
@@ -143,3 +143,21 @@ def test_seed_reruns_get_their_studys_resources_and_the_budget_counts_them():
     assert kept == jobs and note == ""
     kept, note = fit_jobs(jobs, 800.0, cpus=2.0)
     assert [j["trial_id"] for j in kept] == ["m1", "m1"] and note.startswith("seed re-runs: 1 of 2 configurations")
+
+
+def test_the_report_says_when_the_winner_is_below_the_reference_or_a_default_and_when_it_is_the_default():
+    families = pd.DataFrame(
+        [
+            {"study": "minilm_mr", "row": "best = default", "test/acc": 0.8259, "note": ""},
+            {"study": "reference (mr)", "row": "reference", "test/acc": 0.8051, "note": "TF-IDF"},
+            {"study": "mha_mr", "row": "default", "test/acc": 0.80, "note": ""},
+        ]
+    )
+    (below,) = verdict(families, 0.8250, "minilm_mr trial t1, mean of 3 seeds")
+    assert "below a default configuration (minilm_mr's default configuration) at 0.8259" in below
+    # the same configuration: its seeds' mean and its one trial differ by seed noise only
+    (same,) = verdict(families, 0.8250, "minilm_mr trial t1, mean of 3 seeds", default_of="minilm_mr")
+    assert "is minilm_mr's default configuration; its one trial scored test/acc 0.8259" in same
+    reference, default = verdict(families, 0.79, "bow_mr trial b1")
+    assert "below the reference (TF-IDF) at 0.8051" in reference and "at 0.8259" in default
+    assert verdict(families, 0.83, "bow_mr trial b1") == []

@@ -126,8 +126,14 @@ def references(studies: list[dict], out: Path) -> list[dict]:
     return refs
 
 
-def verdict(families: pd.DataFrame, winner_test: float | None, winner: str | None) -> list[str]:
-    """Plain sentences for the report when the winner's test score is below the reference or a default row."""
+def verdict(
+    families: pd.DataFrame, winner_test: float | None, winner: str | None, default_of: str | None = None
+) -> list[str]:
+    """Plain sentences for the report when the winner's test score is below the reference or a default row.
+
+    ``default_of``: the study whose default configuration the winner is (its seeds and its one trial then
+    differ only by seed noise, and the report says so rather than calling it below a default).
+    """
     notes = []
     if winner_test is None or math.isnan(winner_test):
         return notes
@@ -136,6 +142,12 @@ def verdict(families: pd.DataFrame, winner_test: float | None, winner: str | Non
         rows = rows.dropna(subset=["test/acc"])
         if len(rows) and rows["test/acc"].max() > winner_test:
             top = rows.loc[rows["test/acc"].idxmax()]
+            if kind == "default" and top["study"] == default_of:
+                notes.append(
+                    f"The winner ({winner}) is {default_of}'s default configuration; its one trial scored test/acc "
+                    f"{top['test/acc']:.4f}."
+                )
+                continue
             what = top["note"] if kind == "reference" else f"{top['study']}'s default configuration"
             notes.append(
                 f"The winner ({winner}) scores test/acc {winner_test:.4f}, below {label} ({what}) "
@@ -316,21 +328,24 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     if curves:
         plot_learning_curves(curves, metric, out / "learning_curves.png")
 
-    winner, winner_test = None, None
+    winner, winner_test, winner_trial = None, None, None
     if len(seeds):  # the winner: best mean over seeds; its best seed's checkpoint
         top = seeds.iloc[0]
         winner_runs = runs[(runs["study"] == top["study"]) & (runs["trial_id"] == top["trial"])]
         winner_dir = Path(best_first(winner_runs, metric, mode).iloc[0]["trial_dir"])
         winner, winner_test = f"{top['study']} trial {top['trial']}, mean of {top['seeds']} seeds", top["test/acc mean"]
+        winner_trial = trials[(trials["study"] == top["study"]) & (trials["trial_id"] == top["trial"])].iloc[0]
     else:
         finished = best_first(trials[trials["status"] == "TERMINATED"], metric, mode)
         winner_dir = Path(finished.iloc[0]["trial_dir"]) if len(finished) else None
         if len(finished):
-            winner = f"{finished.iloc[0]['study']} trial {finished.iloc[0]['trial_id']}"
-            winner_test = float(finished.iloc[0].get("test/acc", math.nan))
+            winner_trial = finished.iloc[0]
+            winner = f"{winner_trial['study']} trial {winner_trial['trial_id']}"
+            winner_test = float(winner_trial.get("test/acc", math.nan))
     if winner_dir is not None and (winner_dir / "checkpoints" / "best.ckpt").exists():
         copy_winner(winner_dir, out / "best")
-    notes = verdict(families, winner_test, winner) + ([budget_note] if budget_note else [])
+    default_of = winner_trial["study"] if winner_trial is not None and _flag(winner_trial.get("default")) else None
+    notes = verdict(families, winner_test, winner, default_of) + ([budget_note] if budget_note else [])
     write_leaderboard(
         families, seeds, out, [f"Winner: {winner}, test/acc {winner_test:.4f}." if winner else "No winner."] + notes
     )
