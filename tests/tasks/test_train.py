@@ -75,12 +75,13 @@ def test_evaluate_rescores_the_best_checkpoint(trained_run, tmp_path):
         [
             f"ckpt_path={out}/checkpoints/best.ckpt",
             "+trainer.limit_test_batches=2",
-            "trainer.precision=32-true",
         ],
         tmp_path,
     )
-    again = evaluate(cfg)
-    assert again["test/acc"] == pytest.approx(metrics["test/acc"])
+    again = evaluate(cfg)  # in the run's own precision (tiny: 32-true), also where bf16 would be the default
+    assert again["precision"] == "32-true" and again["test/acc"] == pytest.approx(metrics["test/acc"])
+    cfg.trainer.precision = "bf16-mixed"  # unless asked for another
+    assert evaluate(cfg)["precision"] == "bf16-mixed"
     assert again["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-5)
 
 

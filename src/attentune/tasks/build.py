@@ -137,8 +137,9 @@ def apply_example_budget(cfg: DictConfig, train_size: int) -> None:
 
 
 def make_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] = (), **overrides: Any) -> L.Trainer:
-    precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
-    kwargs: dict[str, Any] = {"precision": precision, **overrides}
+    kwargs: dict[str, Any] = dict(overrides)
+    if "precision" not in kwargs:
+        kwargs["precision"] = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
     kwargs.setdefault("callbacks", make_callbacks(cfg) + list(extra_callbacks))
     kwargs.setdefault("logger", make_loggers(cfg) or False)
     return instantiate(cfg.trainer, "trainer", **kwargs)

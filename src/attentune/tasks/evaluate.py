@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from attentune.data.datamodule import TextDataModule
 from attentune.data.types import Split, TextDataset
 from attentune.errors import ConfigError, DataError
-from attentune.tasks.build import make_trainer
+from attentune.tasks.build import make_trainer, resolve_precision
 from attentune.tasks.checkpoint import load_run
 from attentune.tasks.instantiate import instantiate
 from attentune.tasks.prepare import encoder_of
@@ -52,10 +52,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule = TextDataModule(
         dataset, encoder_of(run.tokenizer), Collator(pad_id=0), eval_batch_size=cfg.batch_size
     )
-    trainer = make_trainer(cfg, logger=False, callbacks=[], enable_progress_bar=False)
+    # the run's own precision unless given: a checkpoint re-scored as its run tested it (bf16 moves the numbers)
+    precision = resolve_precision(cfg.trainer.precision or run.config.trainer.precision, cfg.trainer.accelerator)
+    trainer = make_trainer(cfg, logger=False, callbacks=[], enable_progress_bar=False, precision=precision)
     (raw,) = trainer.test(run.module, dataloaders=datamodule.loader(cfg.split), verbose=False)
     metrics = {k.replace("test/", f"{cfg.split}/"): float(v) for k, v in raw.items()}
     metrics["examples"] = len(getattr(dataset, cfg.split))
+    metrics["precision"] = precision
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / METRICS_FILE, metrics)
