@@ -138,6 +138,9 @@ def test_seed_reruns_get_their_studys_resources_and_the_budget_counts_them():
     bow = {"study": "bow", "trials": table.assign(trial_id="b1", **{"val/acc": 0.8}), "base": {}, "derived": {}}
     jobs = seed_jobs([minilm, bow], "val/acc", "max", OmegaConf.create({"top_k": 2, "seeds": [1, 2]}), ONE_CPU)
     assert [j["resources"] for j in jobs] == [two_cpus, two_cpus, ONE_CPU, ONE_CPU]  # bow: a sweep before resources
+    # re-run where fewer CPUs are (a SLURM job's study, selected on the submitting machine): as many as there are
+    capped = seed_jobs([minilm, bow], "val/acc", "max", OmegaConf.create({"top_k": 1, "seeds": [1]}), ONE_CPU, 1.0)
+    assert [j["resources"] for j in capped] == [ONE_CPU]
     # on 2 CPUs: MiniLM's two runs one after the other (600 s), bow's two side by side (300 s)
     kept, note = fit_jobs(jobs, 1000.0, cpus=2.0)
     assert kept == jobs and note == ""

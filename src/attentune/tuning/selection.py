@@ -187,12 +187,17 @@ def fit_jobs(jobs: list[dict], seconds_left: float | None, cpus: float) -> tuple
 
 
 def seed_jobs(
-    studies: list[dict], metric: str, mode: str, selection: DictConfig, resources: dict[str, float]
+    studies: list[dict],
+    metric: str,
+    mode: str,
+    selection: DictConfig,
+    resources: dict[str, float],
+    max_cpus: float = math.inf,
 ) -> list[dict]:
     """The multi-seed re-runs of the top-k finished configurations across all studies, longest first.
 
-    Each re-run gets its study's resources per trial (MiniLM's trials run alone on every CPU), else
-    ``resources``, so that it costs what its trial did.
+    Each re-run gets its study's resources per trial (MiniLM's trials run alone on every CPU), at most
+    ``max_cpus`` (the Ray instance that re-runs them), else ``resources``, so that it costs what its trial did.
 
     Every seed is a fresh run, the trial's own included: its result is the one that put it in the top-k
     (a biased estimate), and a paused, resumed or PBT-exploited trial is not a plain run of its config.
@@ -211,13 +216,15 @@ def seed_jobs(
     jobs = []
     for _, trial in top.iterrows():
         study = studies[int(trial["_study"])]
+        own = dict(study.get("resources") or resources)
+        own["cpu"] = min(own["cpu"], max_cpus)
         key = {"rank": int(trial["_rank"]), "study": study["study"], "trial_id": trial["trial_id"]}
         for seed in dict.fromkeys(selection.seeds):  # unique, in order
             params = {**json.loads(trial["params"]), "seed": seed}
             jobs.append(
                 key
                 | {"seed": seed, "base": study["base"], "params": params, "derived": study["derived"]}
-                | {"seconds": job_seconds(trial), "resources": study.get("resources") or resources}
+                | {"seconds": job_seconds(trial), "resources": own}
             )
     return jobs
 
@@ -310,7 +317,9 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     jobs, budget_note = [], ""
     if cfg.selection.seeds:
         default = trial_resources(cfg)
-        jobs = seed_jobs(studies, metric, mode, cfg.selection, default)
+        # a study's CPUs (a SLURM job's, say) may be more than this machine's Ray instance has
+        local = cfg.ray.address in (None, "local") and cfg.ray.get("num_cpus")
+        jobs = seed_jobs(studies, metric, mode, cfg.selection, default, float(cfg.ray.num_cpus) if local else math.inf)
         seconds_left = None if deadline is None else deadline - time.time()
         jobs, budget_note = fit_jobs(jobs, seconds_left, cfg.max_concurrent * max(default["cpu"], 1.0))
     runs = _run_jobs(jobs, metric, mode, cfg) if jobs else pd.DataFrame()
