@@ -69,12 +69,18 @@ class LearnTrialCosts(Callback):
             write_deadline(self.run_dir, **{**info, key: seconds})
 
 
+class DeadlinePassed(Exception):
+    """A trial reached its study's deadline before it validated once: it has nothing to test or report."""
+
+
 class StopBeforeDeadline(L.Callback):
     """Stop training after the round whose successor would leave too little time to test and report.
 
     A round's cost is measured (training and validation of the last round); testing is estimated from the
     last validation's speed and the sizes of the two splits, plus the study's estimate of latency and
-    checkpoint costs (``finish_s``).
+    checkpoint costs (``finish_s``). A round slower than that (a sampled configuration much larger than the
+    ones before it) is cut after the batch that leaves just the time to validate and test; a trial that has
+    not validated yet gives up once the deadline has passed (``DeadlinePassed``), so the study ends on time.
     """
 
     def __init__(self, deadline: float, finish_s: float = 0.0) -> None:
@@ -93,13 +99,24 @@ class StopBeforeDeadline(L.Callback):
         if not trainer.sanity_checking:
             self._val_s = time.time() - self._val_start
 
+    def _test_s(self, trainer: L.Trainer) -> float:
+        n_val = max(1, len(trainer.datamodule.encoded("val"))) if trainer.datamodule else 1
+        n_test = len(trainer.datamodule.encoded("test")) if trainer.datamodule else n_val
+        return self._val_s * n_test / n_val
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        now = time.time()
+        if not self._val_s:  # not validated yet: no checkpoint to test
+            if now > self.deadline:
+                raise DeadlinePassed(f"the deadline passed at step {trainer.global_step}, before a validation")
+        elif now + self._val_s + self._test_s(trainer) + self.finish_s > self.deadline and not trainer.should_stop:
+            trainer.should_stop = True  # the epoch ends after this batch, and Lightning validates it
+            self.stopped_early = True
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         now = time.time()
         round_s = now - self._round_start
-        n_val = max(1, len(trainer.datamodule.encoded("val"))) if trainer.datamodule else 1
-        n_test = len(trainer.datamodule.encoded("test")) if trainer.datamodule else n_val
-        test_s = self._val_s * n_test / n_val
-        if now + round_s + test_s + self.finish_s > self.deadline and not trainer.should_stop:
+        if now + round_s + self._test_s(trainer) + self.finish_s > self.deadline and not trainer.should_stop:
             trainer.should_stop = True
             self.stopped_early = trainer.current_epoch + 1 < trainer.max_epochs
 

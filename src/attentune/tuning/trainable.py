@@ -20,7 +20,7 @@ from ray import tune
 from ray.tune.trainable import wrap_function
 
 from attentune.tasks.train import METRICS_FILE, train
-from attentune.tuning.deadline import StopBeforeDeadline, read_deadline, too_late_to_start
+from attentune.tuning.deadline import DeadlinePassed, StopBeforeDeadline, read_deadline, too_late_to_start
 from attentune.tuning.space import apply_params
 
 RESUME_FILE = "resume.ckpt"  # the full training state a paused or interrupted trial continues from
@@ -105,7 +105,10 @@ def run_trial(params: dict[str, Any], base: dict, derived: dict[str, str], study
         callbacks: list[L.Callback] = [TuneReporter(monitor.metric, monitor.mode, keep_best=own)]
         if deadline is not None:
             callbacks.append(StopBeforeDeadline(deadline["deadline"], deadline["finish_s"]))
-        metrics = train(cfg, callbacks=callbacks, resume_from=resume_from)
+        try:
+            metrics = train(cfg, callbacks=callbacks, resume_from=resume_from)
+        except DeadlinePassed:  # never validated: like a trial that started too late, not a row of trials.csv
+            return
         if deadline is not None:
             metrics["stopped_by_deadline"] = int(callbacks[-1].stopped_early)
     # Final report: the trial's best validation value plus its test metrics, size, time and latency, at the
