@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO, TINY
 
 pytestmark = pytest.mark.cluster
+RICH = "lightning.pytorch.callbacks.RichProgressBar"
 
 
 def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -62,3 +63,15 @@ def test_ddp_under_a_multirun_sweep_is_a_one_line_error(tmp_path):
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert line.startswith("error: trainer.devices=2 with -m:")
     assert not list(tmp_path.glob("**/metrics.json"))
+
+
+def test_ddp_without_early_stopping_and_with_a_progress_bar_does_not_hang(tmp_path):
+    # rank 0's progress bar reads the epoch's synced metrics; with no early stopping to read them on every rank
+    # first, the ranks' collectives used to cross and the run hung after its first epoch
+    run = tmp_path / "run"
+    bar = ["trainer.enable_progress_bar=true", f"callbacks.rich_progress_bar={{_target_:{RICH}}}"]
+    args = [*TINY, "trainer=ddp", "trainer.devices=2", "trainer.max_epochs=3", "callbacks.early_stopping=null", *bar]
+    proc = cli("src/train.py", *args, f"hydra.run.dir={run}", timeout=150)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs"] == 3 and metrics["processes"] == 2 and (run / "checkpoints" / "best.ckpt").is_file()

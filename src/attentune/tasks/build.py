@@ -19,6 +19,7 @@ from torch import nn
 from attentune.data.types import TextDataset
 from attentune.errors import ConfigError
 from attentune.lit.schedules import WarmupDecay
+from attentune.tasks.distributed import SyncEpochMetrics
 from attentune.tasks.instantiate import instantiate
 from attentune.tokenization import build_tokenizer
 from attentune.tokenization.tokenizer import validate_tokenizer_config
@@ -140,7 +141,7 @@ def make_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] = (), **over
     kwargs: dict[str, Any] = dict(overrides)
     if "precision" not in kwargs:
         kwargs["precision"] = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
-    kwargs.setdefault("callbacks", make_callbacks(cfg) + list(extra_callbacks))
+    kwargs.setdefault("callbacks", [SyncEpochMetrics(), *make_callbacks(cfg), *extra_callbacks])
     kwargs.setdefault("logger", make_loggers(cfg) or False)
     return instantiate(cfg.trainer, "trainer", **kwargs)
 

@@ -52,3 +52,16 @@ def end_process_group() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+class SyncEpochMetrics(L.Callback):
+    """Every rank reduces the epoch's ``sync_dist`` metrics at the same point, first among the callbacks.
+
+    Lightning reduces them lazily, on first read. Rank 0's progress bar reads them at the end of a training epoch
+    and the other ranks have no progress bar: without a callback that reads them on every rank before it (early
+    stopping does), rank 0's all-reduce meets another collective of the other ranks and the run hangs.
+    """
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.world_size > 1:
+            trainer.callback_metrics  # noqa: B018  the read is the point: it reduces across ranks
