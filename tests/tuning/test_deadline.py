@@ -74,7 +74,7 @@ def test_a_round_that_outruns_the_deadline_is_cut_and_a_run_that_never_validated
     # a round of the whole training set (528 batches); the deadline comes inside the first one
     cfg = cfg_train("trainer.max_epochs=30", "trainer.limit_train_batches=1.0", "callbacks=none")
     stop, steps = StopBeforeDeadline(deadline=time.time() + 0.5), Steps()
-    stop._val_s = 1e-3  # as if it had validated once: it has a checkpoint to test, so it stops rather than gives up
+    stop._val_s = stop._test_s = 1e-3  # as if it had validated once: a checkpoint to test, so it stops
     metrics = train(cfg, callbacks=[stop, steps])
     assert stop.stopped_early and 0 < steps.steps < 528
     assert metrics["val/acc_best"] == metrics["val/acc_best"]  # Lightning validated the cut round (not NaN)

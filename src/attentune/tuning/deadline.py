@@ -86,7 +86,7 @@ class StopBeforeDeadline(L.Callback):
     def __init__(self, deadline: float, finish_s: float = 0.0) -> None:
         self.deadline, self.finish_s = deadline, finish_s
         self._round_start = self._val_start = 0.0
-        self._val_s = 0.0
+        self._val_s = self._test_s = 0.0  # the last validation's time, and testing's estimated from it
         self.stopped_early = False
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -98,25 +98,23 @@ class StopBeforeDeadline(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking:
             self._val_s = time.time() - self._val_start
-
-    def _test_s(self, trainer: L.Trainer) -> float:
-        n_val = max(1, len(trainer.datamodule.encoded("val"))) if trainer.datamodule else 1
-        n_test = len(trainer.datamodule.encoded("test")) if trainer.datamodule else n_val
-        return self._val_s * n_test / n_val
+            n_val = max(1, len(trainer.datamodule.encoded("val"))) if trainer.datamodule else 1
+            n_test = len(trainer.datamodule.encoded("test")) if trainer.datamodule else n_val
+            self._test_s = self._val_s * n_test / n_val
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         now = time.time()
         if not self._val_s:  # not validated yet: no checkpoint to test
             if now > self.deadline:
                 raise DeadlinePassed(f"the deadline passed at step {trainer.global_step}, before a validation")
-        elif now + self._val_s + self._test_s(trainer) + self.finish_s > self.deadline and not trainer.should_stop:
+        elif now + self._val_s + self._test_s + self.finish_s > self.deadline and not trainer.should_stop:
             trainer.should_stop = True  # the epoch ends after this batch, and Lightning validates it
             self.stopped_early = True
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         now = time.time()
         round_s = now - self._round_start
-        if now + round_s + self._test_s(trainer) + self.finish_s > self.deadline and not trainer.should_stop:
+        if now + round_s + self._test_s + self.finish_s > self.deadline and not trainer.should_stop:
             trainer.should_stop = True
             self.stopped_early = trainer.current_epoch + 1 < trainer.max_epochs
 
