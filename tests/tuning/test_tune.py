@@ -277,8 +277,9 @@ def test_hyperband_pauses_trials_and_resumes_them_from_their_checkpoint(tmp_path
 
 @pytest.mark.slow  # the deadline test below ends a study by its budget too
 def test_time_budget_ends_the_search_and_unstarted_trials_are_not_listed(tmp_path):
-    # random search samples all 200 configurations up front; the budget leaves most of them pending
-    trials = search(tmp_path, "model=bow", "searcher=random", "scheduler=fifo", "num_samples=200", "time_budget_s=12")
+    # random search samples all 200 configurations up front; the budget leaves most of them pending (30 s: a
+    # trial that has not validated once by the deadline gives up, and a fresh worker's first round takes ~10 s)
+    trials = search(tmp_path, "model=bow", "searcher=random", "scheduler=fifo", "num_samples=200", "time_budget_s=30")
     assert 2 <= len(trials) < 200 and trials["val/acc"].notna().all()
     assert json.loads((tmp_path / "study.json").read_text())["trials"] == len(trials)
 
