@@ -29,13 +29,17 @@ TOKENIZER_FILE = "tokenizer.json"
 
 
 def train(
-    cfg: DictConfig, callbacks: list[L.Callback] | None = None, resume_from: str | Path | None = None
+    cfg: DictConfig,
+    callbacks: list[L.Callback] | None = None,
+    resume_from: str | Path | None = None,
+    trainer_args: dict | None = None,
 ) -> dict[str, float]:
     """Train, test the best checkpoint, write the run directory; return the metrics.
 
     The run directory (``cfg.paths.output_dir``) ends up holding ``config.yaml``, ``tokenizer.json``,
     ``checkpoints/best.ckpt`` and ``metrics.json``. ``callbacks`` are added to the configured ones
-    (the tuner adds its reporter); ``resume_from`` continues from a full training-state checkpoint.
+    (the tuner adds its reporter); ``resume_from`` continues from a full training-state checkpoint;
+    ``trainer_args`` replace the configured Trainer arguments (a DDP trial's Ray Train strategy and environment).
     """
     out = Path(cfg.paths.output_dir)
     if (out / METRICS_FILE).exists():
@@ -43,7 +47,7 @@ def train(
     validate_config(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     apply_example_budget(cfg, len(load_dataset(cfg).train))
-    trainer = make_trainer(cfg, extra_callbacks=callbacks or [])
+    trainer = make_trainer(cfg, extra_callbacks=callbacks or [], **(trainer_args or {}))
     refuse_relaunch_under_multirun(trainer)
     writer = trainer.is_global_zero  # DDP: rank 0 alone trains the tokenizer and writes the run directory
 

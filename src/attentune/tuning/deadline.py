@@ -104,19 +104,27 @@ class StopBeforeDeadline(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         now = time.time()
-        if not self._val_s:  # not validated yet: no checkpoint to test
-            if now > self.deadline:
+        validated = bool(self._val_s)
+        if not validated:  # not validated yet: no checkpoint to test
+            if _any_rank(trainer, now > self.deadline):
                 raise DeadlinePassed(f"the deadline passed at step {trainer.global_step}, before a validation")
-        elif now + self._val_s + self._test_s + self.finish_s > self.deadline and not trainer.should_stop:
-            trainer.should_stop = True  # the epoch ends after this batch, and Lightning validates it
-            self.stopped_early = True
+        elif _any_rank(trainer, now + self._val_s + self._test_s + self.finish_s > self.deadline):
+            if not trainer.should_stop:
+                trainer.should_stop = True  # the epoch ends after this batch, and Lightning validates it
+                self.stopped_early = True
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         now = time.time()
         round_s = now - self._round_start
-        if now + round_s + self._test_s + self.finish_s > self.deadline and not trainer.should_stop:
+        if _any_rank(trainer, now + round_s + self._test_s + self.finish_s > self.deadline) and not trainer.should_stop:
             trainer.should_stop = True
             self.stopped_early = trainer.current_epoch + 1 < trainer.max_epochs
+
+
+def _any_rank(trainer: L.Trainer, decision: bool) -> bool:
+    """``decision`` on any rank of a DDP run, so that every rank stops at the same batch (clocks and speeds differ;
+    a rank that stopped alone would leave the others waiting in their next collective). One process: itself."""
+    return trainer.strategy.reduce_boolean_decision(decision, all=False)
 
 
 class UntilDeadline(SearchAlgorithm):

@@ -26,6 +26,7 @@ REPORTED = (
     "stopped_by_deadline",
     "time_total_s",
     "device",
+    "processes",
     "gpu_ids",
     "threads",
     "node_id",

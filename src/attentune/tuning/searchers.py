@@ -17,13 +17,22 @@ from attentune.tuning.deadline import UntilDeadline
 
 
 def make_search_alg(
-    node: DictConfig | None, points: list[dict], max_concurrent: int, run_dir: Path | None
+    node: DictConfig | None,
+    points: list[dict],
+    max_concurrent: int,
+    run_dir: Path | None,
+    limit_variants: bool = False,
 ) -> SearchAlgorithm:
     """The configured searcher, evaluating ``points`` first, at most ``max_concurrent`` trials at a time (model-based
-    searchers), and (with a deadline in ``run_dir``) creating no trial that could not report before it."""
+    searchers; random and grid search too with ``limit_variants``), and (with a deadline in ``run_dir``) creating
+    no trial that could not report before it."""
     kwargs: dict[str, Any] = {"points_to_evaluate": points, "_convert_": "all"} if points else {}
-    # Random and grid search (BasicVariantGenerator) are not limited: as in Ray's own handling of
+    # Random and grid search (BasicVariantGenerator) are otherwise not limited: as in Ray's own handling of
     # max_concurrent_trials, the trials' resources bound them (and HyperBand's paused trials must not block).
+    # DDP trials reserve nothing in Tune (Ray Train reserves their workers): they are limited here.
+    target = hydra.utils.get_class(node._target_) if node else BasicVariantGenerator
+    if limit_variants and issubclass(target, BasicVariantGenerator):
+        kwargs["max_concurrent"] = max_concurrent
     alg = hydra.utils.instantiate(node, **kwargs) if node else BasicVariantGenerator(**kwargs)
     if isinstance(alg, Searcher):
         alg = SearchGenerator(ConcurrencyLimiter(alg, max_concurrent=max_concurrent))

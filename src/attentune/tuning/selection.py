@@ -27,7 +27,14 @@ from attentune.tasks.instantiate import instantiate
 from attentune.tasks.reference import tfidf_reference
 from attentune.tasks.train import write_json
 from attentune.tuning.budget import PLAN_FILE, RAY_START_S, SweepPlan, parse_budget
-from attentune.tuning.cluster import ray_session, trial_resources
+from attentune.tuning.cluster import (
+    concurrent_trials,
+    placement,
+    ray_session,
+    trial_resources,
+    whole_trial,
+    workers_of,
+)
 from attentune.tuning.results import best_first, trial_table
 from attentune.tuning.trainable import run_job, trainable
 
@@ -174,7 +181,7 @@ def fit_jobs(jobs: list[dict], seconds_left: float | None, cpus: float) -> tuple
     kept: list[dict] = []
     for rank in ranks:
         trial = kept + [j for j in jobs if j["rank"] == rank]
-        work = sum(j["seconds"] * j["resources"]["cpu"] for j in trial)  # CPU-seconds
+        work = sum(j["seconds"] * whole_trial(j["resources"])["cpu"] for j in trial)  # CPU-seconds
         makespan = RAY_START_S + max(max(j["seconds"] for j in trial), work / max(cpus, 1.0))
         if makespan > seconds_left:
             dropped = len(ranks) - ranks.index(rank)
@@ -231,18 +238,21 @@ def seed_jobs(
 
 def _run_jobs(jobs: list[dict], metric: str, mode: str, cfg: DictConfig) -> pd.DataFrame:
     storage = Path(cfg.sweep_dir).resolve()
-    largest = max((j["resources"] for j in jobs), key=lambda r: (r["cpu"], r["gpu"]))
+    largest = max((j["resources"] for j in jobs), key=lambda r: tuple(whole_trial(r).values()))
+    ddp = any(workers_of(j["resources"]) > 1 for j in jobs)
 
     def resources(config: dict) -> PlacementGroupFactory:  # the job's own: its study's trials'
-        own = jobs[config["job"]]["resources"]
-        return PlacementGroupFactory([{"CPU": own["cpu"], "GPU": own["gpu"]}])
+        return placement(jobs[config["job"]]["resources"])
 
     with ray_session(cfg.ray, largest):
         results = tune.Tuner(
             tune.with_resources(trainable(run_job, jobs=jobs, study_path=str(storage / SEEDS_DIR)), resources),
             param_space={"job": tune.grid_search(list(range(len(jobs))))},
             tune_config=tune.TuneConfig(
-                metric=metric, mode=mode, max_concurrent_trials=cfg.max_concurrent, reuse_actors=cfg.reuse_actors
+                metric=metric,
+                mode=mode,
+                max_concurrent_trials=min(concurrent_trials(cfg.max_concurrent, j["resources"]) for j in jobs),
+                reuse_actors=cfg.reuse_actors and not ddp,
             ),
             run_config=tune.RunConfig(
                 name=SEEDS_DIR,
@@ -321,7 +331,7 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
         local = cfg.ray.address in (None, "local") and cfg.ray.get("num_cpus")
         jobs = seed_jobs(studies, metric, mode, cfg.selection, default, float(cfg.ray.num_cpus) if local else math.inf)
         seconds_left = None if deadline is None else deadline - time.time()
-        jobs, budget_note = fit_jobs(jobs, seconds_left, cfg.max_concurrent * max(default["cpu"], 1.0))
+        jobs, budget_note = fit_jobs(jobs, seconds_left, cfg.max_concurrent * max(whole_trial(default)["cpu"], 1.0))
     runs = _run_jobs(jobs, metric, mode, cfg) if jobs else pd.DataFrame()
     seeds = seed_table(runs, metric, mode) if len(runs) else pd.DataFrame()
 

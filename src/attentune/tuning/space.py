@@ -104,9 +104,7 @@ def default_point(search: DictConfig, base: DictConfig) -> dict[str, Any]:
             continue
         mine, theirs = OmegaConf.select(trial, path), OmegaConf.select(base, path)
         if mine != theirs:
-            raise ConfigError(
-                f"search.default: gives {path}={mine}, but the default configuration has {path}={theirs}"
-            )
+            raise ConfigError(f"search.default: gives {path}={mine}, but the default configuration has {path}={theirs}")
     return point
 
 

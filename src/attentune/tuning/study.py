@@ -12,12 +12,12 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
-from ray.tune.schedulers import PopulationBasedTraining
+from ray.tune.schedulers import HyperBandScheduler, PopulationBasedTraining
 
 from attentune.errors import ConfigError
 from attentune.tasks.build import validate_config
 from attentune.tasks.train import write_json
-from attentune.tuning.cluster import ray_session, trial_resources
+from attentune.tuning.cluster import concurrent_trials, placement, ray_session, trial_resources, workers_of
 from attentune.tuning.deadline import LearnTrialCosts, write_deadline
 from attentune.tuning.results import KeepTopCheckpoints, empty_trial_table, trial_table
 from attentune.tuning.searchers import make_search_alg, ray_settings_for_deadline
@@ -47,6 +47,7 @@ TRAIN_KEYS_EXCLUDED = (
     "budget",
     "budget_policy",
     "evaluate_default",
+    "trial",
 )
 
 
@@ -154,10 +155,18 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
         write_deadline(study_path.parent, time.time() + time_budget_s, claim.first_round_s, claim.finish_s)
         log.info("study %s: %.0f s", cfg.study_name, time_budget_s)
     trial = tune.with_resources(
-        trainable(run_trial, base=base, derived=derived, study_path=str(study_path.resolve())), resources
+        trainable(run_trial, base=base, derived=derived, study_path=str(study_path.resolve()), resources=resources),
+        placement(resources),
     )
     os.environ.setdefault("WANDB_MODE", "offline")
     scheduler = _instantiate_optional(cfg.scheduler)
+    ddp = workers_of(resources) > 1
+    if ddp and isinstance(scheduler, PopulationBasedTraining | HyperBandScheduler):
+        raise ConfigError(
+            f"scheduler={type(scheduler).__name__} with trial.workers={workers_of(resources)}: a DDP trial resumes "
+            "only from its own Ray Train checkpoints, so PBT cannot exploit and HyperBand cannot pause it; use asha "
+            "or fifo"
+        )
     # One resume state per trial keeps disk bounded; PBT restores trials from other trials' earlier
     # checkpoints, which must outlive their owner's next epoch.
     keep = None if isinstance(scheduler, PopulationBasedTraining) else 1
@@ -175,13 +184,14 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                     search_alg=make_search_alg(
                         cfg.searcher,
                         points,
-                        cfg.max_concurrent,
+                        concurrent_trials(cfg.max_concurrent, resources),
                         study_path.parent if time_budget_s is not None else None,
+                        limit_variants=ddp,
                     ),
                     scheduler=scheduler,
                     num_samples=cfg.num_samples,
                     time_budget_s=None if time_budget_s is None else time_budget_s + hard_stop_grace(time_budget_s),
-                    reuse_actors=cfg.reuse_actors,
+                    reuse_actors=cfg.reuse_actors and not ddp,  # a DDP trial's actor ends with its Train run
                 ),
                 run_config=tune.RunConfig(
                     name=STUDY_DIR,
