@@ -6,6 +6,7 @@ daemons are started here from scripts/ci/slurm_up.sh and stopped by their PID fi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -54,6 +55,7 @@ def _search(root: Path, name: str, space: str) -> None:
 
 
 def test_studies_as_slurm_jobs_report_failed_and_cancelled_jobs_and_still_rank_the_rest(slurm, tmp_path):
+    """...and the leaderboard over the finished sweep, again, as its own SLURM job (with a seed re-run)."""
     _search(tmp_path, "ok", "  optimizer.lr: {choice: [1.0e-3, 3.0e-3]}\n")
     _search(tmp_path, "typo", "  optimizer.lrr: {choice: [1.0e-3]}\n")  # a user error inside the job: exit 2
     # a study that would train for minutes: cancelled below with scancel, as a user or SLURM would end it
@@ -95,6 +97,19 @@ def test_studies_as_slurm_jobs_report_failed_and_cancelled_jobs_and_still_rank_t
     array = job_id.split("_")[0]
     ended = dict(ln.split("|")[:2] for ln in states.splitlines() if ln.startswith(array + "_"))
     assert ended[f"{array}_0"] == "COMPLETED" and ended[f"{array}_2"].startswith("CANCELLED")
+
+    (sweep / "leaderboard.csv").unlink()
+    args = ["sbatch", "--parsable", "--wait", "--cpus-per-task=1", "--mem=2G", f"--output={tmp_path}/board.out",
+            "scripts/slurm/leaderboard.sbatch", f"sweep_dir={sweep}", "selection.seeds=[7]",
+            f"hydra.run.dir={tmp_path}/board"]  # fmt: skip
+    proc = subprocess.run(args, cwd=REPO, env={**env, "ATTENTUNE_PYTHON": sys.executable}, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    out = (tmp_path / "board.out").read_text() if (tmp_path / "board.out").exists() else ""
+    assert proc.returncode == 0, proc.stderr[-2000:] + out[-3000:]
+    board = pd.read_csv(sweep / "leaderboard.csv").set_index("study")
+    assert board.loc["ok", "row"] == "best" and board.loc["typo", "row"] == "failed"
+    (rerun,) = json.loads((sweep / "summary.json").read_text())["seed_reruns"]  # the job re-ran the winner...
+    assert rerun["study"] == "ok" and rerun["seeds"] == 1  # ...with seed 7
 
 
 def test_tune_sbatch_starts_ray_across_the_allocation_and_places_trials_on_both_nodes(slurm, tmp_path):

@@ -34,8 +34,8 @@ def trial_resources(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError(f"trial.workers={workers}: a trial trains on at least one worker")
     if gpu > 1:
         raise ConfigError(
-            f"resources.gpu={gpu:g}: a trial (or each of its trial.workers) runs on at most one GPU (a fraction "
-            "such as 0.5 shares one); for DDP over several GPUs set trial.workers"
+            f"resources.gpu={gpu:g}: a trial runs on at most one GPU (a fraction such as 0.5 shares one); for DDP "
+            "over several GPUs set trial.workers=N (one GPU each)"
         )
     if str(cfg.trainer.get("strategy", "auto")).startswith("ddp") or str(cfg.trainer.devices) not in ("1", "auto"):
         raise ConfigError(
