@@ -57,7 +57,7 @@ out = Path(sys.argv[1])
 for name in ("train", "ddp"):
     m = json.loads((out / name / "metrics.json").read_text())
     print(f"{name}: device {m['device']}, processes {m['processes']}, test/acc {m['test/acc']:.4f}, "
-          f"{m['train_seconds']:.1f} s training, {m['train_tokens'] / m['train_seconds']:.0f} tokens/s, "
+          f"{m['train_seconds']:.1f} s training, {m["train_tokens"] * m["epochs"] / m["train_seconds"]:.0f} tokens/s, "
           f"latency b1 {m['latency_ms/b1']:.2f} ms")
 for name in ("share", "ddp_trial"):
     if not (out / name / "trials.csv").exists():

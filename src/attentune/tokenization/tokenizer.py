@@ -56,8 +56,10 @@ def build_tokenizer(
             tok.add_special_tokens(SPECIAL_TOKENS)
         else:
             tok.train_from_iterator(texts, _trainer(kind, vocab_size, min_frequency), length=len(texts))
-        tok.post_processor = processors.TemplateProcessing(
-            single=f"{CLS} $A", special_tokens=[(CLS, tok.token_to_id(CLS))]
+        tok.post_processor = processors.TemplateProcessing(  # pairs (question, context): extractive QA
+            single=f"{CLS} $A",
+            pair=f"{CLS} $A {SEP} $B:1 {SEP}:1",
+            special_tokens=[(CLS, tok.token_to_id(CLS)), (SEP, tok.token_to_id(SEP))],
         )
     tok.enable_truncation(max_length=max_length)
     if tok.token_to_id(PAD) != 0:
