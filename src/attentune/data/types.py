@@ -50,6 +50,10 @@ class TextDataset:
         """The three splits by name, in the order train, val, test."""
         return {"train": self.train, "val": self.val, "test": self.test}
 
+    def tokenizer_texts(self) -> list[str]:
+        """What a tokenizer trained for this data learns from: the training texts."""
+        return self.train.texts
+
     def __repr__(self) -> str:
         sizes = "/".join(str(len(s)) for s in self.splits().values())
         return f"TextDataset({self.name!r}, train/val/test={sizes}, num_classes={self.num_classes})"

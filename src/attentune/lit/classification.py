@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from attentune.lit.schedules import warmup_decay
-
-OptimizerFactory = Callable[[Iterable], torch.optim.Optimizer]
+from attentune.lit.base import OptimizerFactory, TrainingModule
 
 
 def _metrics(num_classes: int) -> MetricCollection:
@@ -26,7 +22,7 @@ def _metrics(num_classes: int) -> MetricCollection:
     )
 
 
-class ClassificationModule(L.LightningModule):
+class ClassificationModule(TrainingModule):
     """Cross-entropy training of ``model(input_ids, attention_mask) -> logits (B, C)``.
 
     Logs ``{train,val,test}/{loss,acc,f1_macro}`` per epoch and ``val/acc_best``. ``run_info`` (plain
@@ -44,12 +40,8 @@ class ClassificationModule(L.LightningModule):
         label_smoothing: float = 0.0,
         run_info: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__()
-        self.model = model
-        self.optimizer_factory = optimizer
-        self.lr_schedule, self.warmup_ratio = lr_schedule, warmup_ratio
+        super().__init__(model, optimizer, lr_schedule, warmup_ratio, run_info)
         self.label_smoothing = label_smoothing
-        self.run_info = run_info or {}
         base = _metrics(num_classes)
         self.train_metrics = base.clone(prefix="train/")
         self.val_metrics = base.clone(prefix="val/")
@@ -102,36 +94,3 @@ class ClassificationModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        # No weight decay on biases, norms and embeddings' 1-D params (standard for transformers).
-        decay = [p for p in self.model.parameters() if p.requires_grad and p.ndim >= 2]
-        no_decay = [p for p in self.model.parameters() if p.requires_grad and p.ndim < 2]
-        optimizer = self.optimizer_factory([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}])
-        total = int(self.trainer.estimated_stepping_batches)
-        scheduler = warmup_decay(optimizer, self.lr_schedule, self.warmup_ratio, total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def on_train_start(self) -> None:
-        """Apply the configured optimiser settings over those restored from a checkpoint.
-
-        A resumed run takes its state (weights, moments, step) from the checkpoint but its settings from
-        its config: Population Based Training continues a trial from another trial's checkpoint with a
-        mutated learning rate or weight decay, which the restored optimiser would otherwise undo. On a
-        fresh run this changes nothing.
-        """
-        settings = dict(getattr(self.optimizer_factory, "keywords", {}))
-        optimizer = self.optimizers(use_pl_optimizer=False)
-        for i, group in enumerate(optimizer.param_groups):
-            for key, value in settings.items():
-                if key in group and not (key == "weight_decay" and i == 1):  # group 1: never decayed
-                    group[key] = tuple(value) if isinstance(group[key], tuple) else value
-        scheduler = self.lr_schedulers()
-        if "lr" in settings and scheduler is not None:
-            scheduler.base_lrs = [settings["lr"]] * len(optimizer.param_groups)
-            for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas, strict=True):
-                group["initial_lr"] = settings["lr"]
-                group["lr"] = settings["lr"] * factor(scheduler.last_epoch)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["attentune"] = self.run_info

@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attentune.errors import ConfigError
 from attentune.models.embeddings import build_token_embedding, check_pretrained_embeddings, init_pretrained
-from attentune.models.heads import Pooler
+from attentune.models.heads import Pooler, check_head
 
 _MIX, _LOW32 = 0x45D9F3B, 0xFFFFFFFF
 
@@ -39,8 +39,10 @@ class BaselineConfig:
     dropout: float = 0.3
     pad_token_id: int = 0
     pretrained_embeddings: str | None = None  # null | glove (copied in by ``init_embeddings(vocab)``)
+    head: str = "classification"  # the baselines have no span head
 
     def __post_init__(self) -> None:
+        check_head(self.head, type(self).__name__.removesuffix("Config").lower(), heads=("classification",))
         if self.vocab_size < 2:
             raise ConfigError(f"model: vocab_size must be >= 2, got {self.vocab_size}")
         if self.num_classes < 2:

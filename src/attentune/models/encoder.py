@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from attentune.errors import ConfigError
 from attentune.models.attention import ATTENTION_BACKENDS, MultiHeadAttention, dropout, dropout_add, linear
 from attentune.models.embeddings import check_pretrained_embeddings, init_pretrained
-from attentune.models.heads import POOLING_KINDS, ClassificationHead, Pooler
+from attentune.models.heads import POOLING_KINDS, ClassificationHead, Pooler, SpanHead, check_head
 from attentune.models.positional import POSITIONAL_KINDS, RotaryEmbedding, build_positional
 
 
@@ -42,8 +42,10 @@ class EncoderConfig:
     attention_backend: str = "sdpa"  # sdpa | explicit (need_weights always uses explicit)
     onednn: bool = True  # fp32 CPU linears through oneDNN (see attention.linear)
     pretrained_embeddings: str | None = None  # null | glove (copied in by ``init_embeddings(vocab)``)
+    head: str = "classification"  # classification: pooled -> logits (B, C); span: start/end logits (B, T, 2)
 
     def __post_init__(self) -> None:
+        check_head(self.head, "mha")
         for name in ("vocab_size", "num_classes", "d_model", "num_heads", "num_layers", "max_length"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
@@ -200,19 +202,28 @@ class AttentionClassifier(nn.Module):
         attention_backend: str = "sdpa",
         onednn: bool = True,
         pretrained_embeddings: str | None = None,
+        head: str = "classification",
     ):
         super().__init__()
         # every argument is an EncoderConfig field (tests keep names and defaults in sync)
         kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self.config = EncoderConfig(**kwargs)
         self.encoder = TransformerEncoder(self.config)
-        self.pooler = Pooler(self.config.pooling, self.config.d_model)
-        self.head = ClassificationHead(
-            self.config.d_model, self.config.num_classes, self.config.dropout, self.config.head_hidden_dim
-        )
+        if self.config.head == "span":  # the same body under a span head: start/end logits per token
+            self.pooler = None
+            self.head = SpanHead(self.config.d_model)
+        else:
+            self.pooler = Pooler(self.config.pooling, self.config.d_model)
+            self.head = ClassificationHead(
+                self.config.d_model, self.config.num_classes, self.config.dropout, self.config.head_hidden_dim
+            )
 
     def forward(
-        self, input_ids: Tensor, attention_mask: Tensor | None = None, return_attention: bool = False
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        return_attention: bool = False,
+        token_type_ids: Tensor | None = None,  # the model contract's segments: this encoder has no segment embedding
     ) -> Tensor | EncoderOutput:
         if attention_mask is None:
             padding_mask = input_ids == self.config.pad_token_id  # (B, T)
@@ -221,7 +232,10 @@ class AttentionClassifier(nn.Module):
         if not padding_mask.any():
             padding_mask = None  # fast paths everywhere when nothing is padded
         hidden, attentions = self.encoder(input_ids, padding_mask, return_attention)  # (B, T, D)
-        logits = self.head(self.pooler(hidden, padding_mask))  # (B, num_classes)
+        if self.pooler is None:
+            logits = self.head(hidden, padding_mask)  # (B, T, 2)
+        else:
+            logits = self.head(self.pooler(hidden, padding_mask))  # (B, num_classes)
         if return_attention:
             return EncoderOutput(logits=logits, attentions=attentions)
         return logits

@@ -9,6 +9,16 @@ from torch import Tensor, nn
 from attentune.errors import ConfigError
 
 POOLING_KINDS = ("cls", "mean", "max", "attention")
+# What a model puts on its encoder (the model contract's ``head``): a label per sequence, or a span per sequence
+# (extractive QA: a start and an end logit per token). Families without a span head refuse ``span``.
+HEADS = ("classification", "span")
+
+
+def check_head(head: str, family: str, heads: tuple[str, ...] = HEADS) -> None:
+    if head not in heads:
+        if head in HEADS:
+            raise ConfigError(f"model: {family} has no {head} head (task=qa needs model=mha or model=minilm)")
+        raise ConfigError(f"model: unknown head={head!r}; choose one of {', '.join(HEADS)}")
 
 
 class Pooler(nn.Module):
@@ -67,3 +77,20 @@ class ClassificationHead(nn.Module):
         if self.dense is not None:
             x = F.dropout(F.gelu(self.dense(x)), self.dropout, self.training)
         return self.out_proj(x)
+
+
+class SpanHead(nn.Module):
+    """A start and an end logit per token (extractive QA); padding gets the dtype's minimum, so it is never picked.
+
+    Shapes: hidden (B, T, D), padding_mask (B, T) bool or None -> (B, T, 2).
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.proj = nn.Linear(d_model, 2)
+
+    def forward(self, hidden: Tensor, padding_mask: Tensor | None = None) -> Tensor:
+        logits = self.proj(hidden)
+        if padding_mask is not None:
+            logits = logits.masked_fill(padding_mask.unsqueeze(-1), torch.finfo(logits.dtype).min)
+        return logits

@@ -18,7 +18,7 @@ from transformers import BertConfig, BertModel
 
 from attentune.errors import ConfigError
 from attentune.models.encoder import EncoderOutput
-from attentune.models.heads import Pooler
+from attentune.models.heads import Pooler, SpanHead, check_head
 
 
 def minilm_dir() -> Path:
@@ -34,8 +34,10 @@ class MiniLMConfig:
     dropout: float = 0.1  # before the linear head; the encoder keeps its own dropout (0.1)
     freeze_encoder: bool = False  # train the head only, with the encoder in eval mode
     pad_token_id: int = 0
+    head: str = "classification"  # classification: pooled -> logits (B, C); span: start/end logits (B, T, 2)
 
     def __post_init__(self) -> None:
+        check_head(self.head, "minilm")
         pretrained = json.loads((minilm_dir() / "config.json").read_text())
         vocab, pad, limit = (pretrained[k] for k in ("vocab_size", "pad_token_id", "max_position_embeddings"))
         if self.vocab_size != vocab:
@@ -77,7 +79,8 @@ class MiniLMClassifier(nn.Module):
         hidden = self.encoder.config.hidden_size
         self.pool = Pooler("mean", hidden)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.classifier = nn.Linear(hidden, num_classes)
+        # head=span: the same encoder (with its segment embeddings) under start/end logits per token
+        self.classifier = SpanHead(hidden) if cfg.head == "span" else nn.Linear(hidden, num_classes)
         if cfg.freeze_encoder:
             self.encoder.requires_grad_(False)
         self.train()  # from_pretrained leaves the encoder in eval mode, and Lightning keeps module modes
@@ -93,8 +96,17 @@ class MiniLMClassifier(nn.Module):
         return self._encode(input_ids, attention_mask)[0]
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, return_attention: bool = False
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        return_attention: bool = False,
+        token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor | EncoderOutput:
+        if self.config.head == "span":  # (B, T, 2)
+            out = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask.long(), token_type_ids=token_type_ids
+            )
+            return self.classifier(self.dropout(out.last_hidden_state), ~attention_mask.bool())
         if not return_attention:
             return self.classifier(self.dropout(self.encode(input_ids, attention_mask)))
         backend = self.encoder.config._attn_implementation

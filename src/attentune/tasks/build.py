@@ -57,7 +57,7 @@ def validate_config(cfg: DictConfig) -> None:
 def make_tokenizer(cfg: DictConfig, dataset: TextDataset) -> Tokenizer:
     t = cfg.tokenizer
     return build_tokenizer(
-        dataset.train.texts,
+        dataset.tokenizer_texts(),
         kind=t.kind,
         vocab_size=t.vocab_size,
         lowercase=t.lowercase,
@@ -66,9 +66,7 @@ def make_tokenizer(cfg: DictConfig, dataset: TextDataset) -> Tokenizer:
     )
 
 
-def make_model(
-    model_cfg: DictConfig, vocab_size: int, num_classes: int, vocab: dict | None = None
-) -> nn.Module:
+def make_model(model_cfg: DictConfig, vocab_size: int, num_classes: int, vocab: dict | None = None) -> nn.Module:
     """Instantiate a model of any family; initialise pretrained embeddings when its config asks."""
     model = instantiate(model_cfg, "model", vocab_size=vocab_size, num_classes=num_classes)
     if vocab is not None and model_cfg.get("pretrained_embeddings"):

@@ -49,9 +49,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     run = load_run(cfg.ckpt_path)
     data_cfg = cfg.get("data") or run.config.data
     dataset = relabel(instantiate(data_cfg, "data"), run.label_names)
-    datamodule = TextDataModule(
-        dataset, encoder_of(run.tokenizer), Collator(pad_id=0), eval_batch_size=cfg.batch_size
-    )
+    datamodule = TextDataModule(dataset, encoder_of(run.tokenizer), Collator(pad_id=0), eval_batch_size=cfg.batch_size)
     # the run's own precision unless given: a checkpoint re-scored as its run tested it (bf16 moves the numbers)
     precision = resolve_precision(cfg.trainer.precision or run.config.trainer.precision, cfg.trainer.accelerator)
     trainer = make_trainer(cfg, logger=False, callbacks=[], enable_progress_bar=False, precision=precision)

@@ -12,14 +12,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from attentune.data.datamodule import TextDataModule
 from attentune.errors import ConfigError
-from attentune.lit import ClassificationModule
-from attentune.tasks.build import apply_example_budget, make_model, make_trainer, to_plain, validate_config
+from attentune.tasks.build import apply_example_budget, make_trainer, to_plain, validate_config
 from attentune.tasks.distributed import end_process_group, refuse_relaunch_under_multirun, wait_for
-from attentune.tasks.instantiate import instantiate
 from attentune.tasks.latency import measure_latency
-from attentune.tasks.prepare import encoder_of, load_dataset, prepare_data
+from attentune.tasks.prepare import load_dataset
+from attentune.tasks.task import task_of
 from attentune.tokenization import Collator
 
 log = logging.getLogger(__name__)
@@ -45,38 +43,22 @@ def train(
     if (out / METRICS_FILE).exists():
         raise ConfigError(f"paths.output_dir: {out} already holds a finished run; choose another hydra.run.dir")
     validate_config(cfg)
+    task = task_of(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     apply_example_budget(cfg, len(load_dataset(cfg).train))
     trainer = make_trainer(cfg, extra_callbacks=callbacks or [], **(trainer_args or {}))
     refuse_relaunch_under_multirun(trainer)
     writer = trainer.is_global_zero  # DDP: rank 0 alone trains the tokenizer and writes the run directory
 
-    data = prepare_data(cfg, tokenizer_file=None if writer else wait_for(out / TOKENIZER_FILE))
-    dataset, tokenizer = data.dataset, data.tokenizer
-    datamodule = TextDataModule(
-        dataset, encoder_of(tokenizer), Collator(pad_id=0), batch_size=cfg.batch_size, encoded=data.encoded
-    )
-    model = make_model(cfg.model, tokenizer.get_vocab_size(), dataset.num_classes, tokenizer.get_vocab())
-
+    if trainer.world_size > 1 and not task.distributed:
+        raise ConfigError(f"task={task.name} trains in one process (trainer.devices=1, no trial.workers)")
+    run_info = {"config": to_plain(cfg)}
+    setup = task.setup(cfg, None if writer else wait_for(out / TOKENIZER_FILE), run_info)
+    datamodule, module, model = setup.datamodule, setup.module, setup.module.model
     if writer:
         out.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, out / "config.yaml", resolve=True)
-        tokenizer.save(str(out / TOKENIZER_FILE))
-    run_info = {
-        "config": to_plain(cfg),
-        "tokenizer": tokenizer.to_str(),
-        "label_names": list(dataset.label_names),
-        "dataset": dataset.name,
-    }
-    module = ClassificationModule(
-        model,
-        dataset.num_classes,
-        instantiate(cfg.optimizer, "optimizer"),
-        lr_schedule=cfg.lr_schedule.name,
-        warmup_ratio=cfg.lr_schedule.warmup_ratio,
-        label_smoothing=cfg.label_smoothing,
-        run_info=run_info,
-    )
+        setup.tokenizer.save(str(out / TOKENIZER_FILE))
 
     metrics: dict = {}
     try:
@@ -84,18 +66,18 @@ def train(
         # Our own full-state checkpoint (optimizer, loops, callbacks): not a weights-only file.
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=False if resume_from else None)
         train_seconds = time.perf_counter() - start
-        val_acc_best = trainer.callback_metrics.get("val/acc_best")
+        val_best = trainer.callback_metrics.get(task.best)  # the module's own best of its headline metric
 
         checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
         best_path = checkpoint.best_model_path if checkpoint else ""
         if best_path and not Path(best_path).resolve().is_relative_to(out.resolve()):
             best_path = ""  # restored from another run's checkpoint (PBT) and no better epoch of our own
         own_score = checkpoint.best_model_score if checkpoint and best_path else None
-        best_score = own_score if own_score is not None else val_acc_best
+        best_score = own_score if own_score is not None else val_best
         if best_score is None and resume_from:  # resumed at the last epoch: nothing trained, score the weights
             (validated,) = trainer.validate(module, datamodule=datamodule, verbose=False)
             best_score = validated.get(cfg.monitor.metric)
-            val_acc_best = validated.get("val/acc")
+            val_best = validated.get(task.best.removesuffix("_best"))
         # fast_dev_run and checkpoint-less configs test the final weights.
         fitted = trainer
         if trainer.world_size > 1:
@@ -108,7 +90,7 @@ def train(
 
         metrics = {
             **{k: float(v) for k, v in test_metrics.items()},
-            "val/acc_best": float(val_acc_best) if val_acc_best is not None else float("nan"),
+            task.best: float(val_best) if val_best is not None else float("nan"),
             # The monitored metric at the best checkpoint (the tuner ranks trials by it).
             f"{cfg.monitor.metric}_best": float(best_score) if best_score is not None else float("nan"),
             "num_params": sum(p.numel() for p in model.parameters()),
@@ -120,8 +102,7 @@ def train(
             "best_checkpoint": best_path,
         }
         if cfg.get("latency"):
-            test_ids = [ids for ids, _ in datamodule.encoded("test")]
-            metrics |= measure_latency(module.model, test_ids, datamodule.collate_fn, cfg.latency.batch_sizes)
+            metrics |= measure_latency(model, setup.latency_examples(), Collator(pad_id=0), cfg.latency.batch_sizes)
     finally:  # also when Ray stops the trial (SystemExit in its thread): the next run here starts its own
         _finish_wandb(trainer, metrics)
     write_json(out / METRICS_FILE, metrics)

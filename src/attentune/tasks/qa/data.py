@@ -42,6 +42,10 @@ class QADataset:
     def splits(self) -> dict[str, list[QAExample]]:
         return {"train": self.train, "val": self.val, "test": self.test}
 
+    def tokenizer_texts(self) -> list[str]:
+        """What a tokenizer trained for this data learns from: the training contexts (each once) and questions."""
+        return list(dict.fromkeys(ex.context for ex in self.train)) + [ex.question for ex in self.train]
+
     @property
     def has_unanswerable(self) -> bool:
         """SQuAD v2.0-style data (some questions have no answer in their context)."""

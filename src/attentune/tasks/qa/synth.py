@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from attentune.data.builtin import package_dir
+from attentune.tasks.qa.data import QADataset, load_squad
 
 VERSION = 1  # bump when the generator changes: the cached files are keyed on it
 UNANSWERABLE_SHARE = 1 / 3
@@ -113,3 +114,12 @@ def write(out_dir: Path, seed: int = 1234) -> dict[str, Path]:
         tmp.replace(path)
         paths[name] = path
     return paths
+
+
+def load_squad_synth(cache_dir: str | None = None, seed: int = 1234) -> QADataset:
+    """``data=squad_synth``: generated once into ``cache_dir`` (keyed on ``VERSION`` and ``seed``), then read back."""
+    out = Path(cache_dir or Path.home() / ".cache" / "attentune") / f"squad_synth-v{VERSION}-{seed}"
+    paths = {name: out / f"{name}.json" for name in ("train", "val", "test")}
+    if not all(p.exists() for p in paths.values()):
+        paths = write(out, seed)
+    return load_squad(str(paths["train"]), str(paths["val"]), str(paths["test"]), name="squad_synth")

@@ -28,10 +28,13 @@ class Window:
     end: int
 
 
-def window_tokenizer(tokenizer: Tokenizer, max_length: int, stride: int) -> Tokenizer:
+def window_tokenizer(tokenizer: Tokenizer, max_length: int, stride: int, max_question_tokens: int = 64) -> Tokenizer:
     """A copy of ``tokenizer`` that truncates the context only, to windows of ``max_length`` sharing ``stride``."""
-    if not 0 <= stride < max_length // 2:
-        raise ConfigError(f"task.stride must be in [0, max_length / 2), got {stride} with max_length {max_length}")
+    if stride < 0 or stride + max_question_tokens + 3 >= max_length:  # 3: [CLS] and two [SEP]
+        raise ConfigError(
+            f"task.stride={stride} + task.max_question_tokens={max_question_tokens} leave no new context in a window "
+            f"of max_length={max_length}: lower them or raise max_length"
+        )
     tok = Tokenizer.from_str(tokenizer.to_str())
     tok.no_padding()
     tok.enable_truncation(max_length=max_length, stride=stride, strategy="only_second")
@@ -40,7 +43,7 @@ def window_tokenizer(tokenizer: Tokenizer, max_length: int, stride: int) -> Toke
 
 def encode_windows(tokenizer: Tokenizer, examples: Sequence[QAExample], max_question_tokens: int = 64) -> list[Window]:
     """Every window of every example (``tokenizer`` from :func:`window_tokenizer`), in example order."""
-    questions = [_shorten(tokenizer, ex.question, max_question_tokens) for ex in examples]
+    questions = _shorten(tokenizer, [ex.question for ex in examples], max_question_tokens)
     encodings = tokenizer.encode_batch(list(zip(questions, [ex.context for ex in examples], strict=True)))
     windows = []
     for i, (ex, enc) in enumerate(zip(examples, encodings, strict=True)):
@@ -52,12 +55,15 @@ def encode_windows(tokenizer: Tokenizer, examples: Sequence[QAExample], max_ques
     return windows
 
 
-def _shorten(tokenizer: Tokenizer, question: str, max_tokens: int) -> str:
-    """The question cut after ``max_tokens`` tokens (a long question would leave no room for the context)."""
-    enc = tokenizer.encode(question, add_special_tokens=False)
-    if len(enc.ids) <= max_tokens:
-        return question
-    return question[: enc.offsets[max_tokens - 1][1]]
+def _shorten(tokenizer: Tokenizer, questions: list[str], max_tokens: int) -> list[str]:
+    """Each question cut after ``max_tokens`` tokens (a long question would leave no room for the context)."""
+    plain = Tokenizer.from_str(tokenizer.to_str())
+    plain.no_truncation()
+    encodings = plain.encode_batch(questions, add_special_tokens=False)
+    return [
+        q if len(e.ids) <= max_tokens else q[: e.offsets[max_tokens - 1][1]]
+        for q, e in zip(questions, encodings, strict=True)
+    ]
 
 
 def _answer_tokens(offsets: list[tuple[int, int] | None], answer: tuple[int, int] | None) -> tuple[int, int]:
