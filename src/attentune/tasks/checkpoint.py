@@ -1,26 +1,28 @@
-"""Rebuild a trained classifier from a checkpoint alone (config, tokenizer and labels travel inside it)."""
+"""Rebuild a trained model from a checkpoint alone (config, tokenizer and what its task needs travel inside it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tokenizers import Tokenizer
 
 from attentune.errors import ConfigError
-from attentune.lit import ClassificationModule
-from attentune.tasks.build import make_model
+from attentune.tasks.task import Task, task_of
 from attentune.tokenization import load_tokenizer
 
 
 @dataclass
 class LoadedRun:
-    module: ClassificationModule
+    module: L.LightningModule  # in eval mode
     tokenizer: Tokenizer
     config: DictConfig  # the training run's resolved config
-    label_names: list[str]
+    info: dict[str, Any]  # its run info (label names, ...: what its task stored)
+    task: Task
 
 
 def load_run(ckpt_path: str | Path) -> LoadedRun:
@@ -37,9 +39,8 @@ def load_run(ckpt_path: str | Path) -> LoadedRun:
         raise ConfigError(f"ckpt_path: {path} is not an attentune checkpoint (no run info inside)")
     config = OmegaConf.create(info["config"])
     tokenizer = load_tokenizer(info["tokenizer"])
-    labels = list(info["label_names"])
-    model = make_model(config.model, tokenizer.get_vocab_size(), len(labels))
-    module = ClassificationModule(model, len(labels), optimizer=torch.optim.AdamW, run_info=info)
+    task = task_of(config)
+    module = task.restore(info, tokenizer)
     module.load_state_dict(ckpt["state_dict"])
     module.eval()
-    return LoadedRun(module, tokenizer, config, labels)
+    return LoadedRun(module, tokenizer, config, info, task)

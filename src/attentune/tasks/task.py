@@ -16,13 +16,8 @@ import lightning as L
 from omegaconf import DictConfig
 from tokenizers import Tokenizer
 
-from attentune.data.datamodule import TextDataModule
 from attentune.errors import ConfigError
-from attentune.lit import ClassificationModule
-from attentune.tasks.build import make_model
 from attentune.tasks.instantiate import instantiate
-from attentune.tasks.prepare import encoder_of, prepare_data
-from attentune.tokenization import Collator
 
 
 @dataclass
@@ -46,75 +41,41 @@ class Task(Protocol):
         ``run_info`` (the config) is completed with what a checkpoint needs to rebuild the model."""
         ...
 
+    def restore(self, info: dict[str, Any], tokenizer: Tokenizer) -> L.LightningModule:
+        """The module of a checkpoint's ``run_info`` (weights not loaded yet)."""
+        ...
 
-def optimizer_args(cfg: DictConfig) -> dict[str, Any]:
-    return {
-        "optimizer": instantiate(cfg.optimizer, "optimizer"),
-        "lr_schedule": cfg.lr_schedule.name,
-        "warmup_ratio": cfg.lr_schedule.warmup_ratio,
-    }
+    def evaluation_data(self, run: Any, dataset: Any, split: str, batch_size: int) -> L.LightningDataModule:
+        """A data module whose test split is ``split`` of ``dataset``, as ``run`` (a checkpoint) reads it."""
+        ...
 
+    def predict(self, run: Any, records: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
+        """Predictions for input records (their fields: ``inputs``), one output record each."""
+        ...
 
-class Classification:
-    """One label per text: accuracy and macro F1."""
-
-    name = "classification"
-    distributed = True
-    best = "val/acc_best"
-
-    def setup(self, cfg: DictConfig, tokenizer_file: Path | None, run_info: dict[str, Any]) -> Setup:
-        data = prepare_data(cfg, tokenizer_file)
-        dataset, tokenizer = data.dataset, data.tokenizer
-        datamodule = TextDataModule(
-            dataset, encoder_of(tokenizer), Collator(pad_id=0), batch_size=cfg.batch_size, encoded=data.encoded
-        )
-        model = make_model(cfg.model, tokenizer.get_vocab_size(), dataset.num_classes, tokenizer.get_vocab())
-        run_info |= {"tokenizer": tokenizer.to_str(), "label_names": list(dataset.label_names), "dataset": dataset.name}
-        module = ClassificationModule(
-            model, dataset.num_classes, label_smoothing=cfg.label_smoothing, run_info=run_info, **optimizer_args(cfg)
-        )
-        return Setup(dataset, tokenizer, datamodule, module, lambda: [ids for ids, _ in datamodule.encoded("test")])
+    inputs: tuple[str, ...]  # the fields of an input record
 
 
-class QuestionAnswering:
-    """Extractive QA: a span of the context per question (or none, SQuAD v2.0); exact match and F1."""
+def tasks() -> dict[str, Task]:
+    from attentune.tasks.classification import Classification  # the tasks import this module's Setup
+    from attentune.tasks.qa.task import QuestionAnswering
 
-    name = "qa"
-    distributed = False  # validation decodes all windows of an example together: one process for now
-    best = "val/f1_best"
-
-    def setup(self, cfg: DictConfig, tokenizer_file: Path | None, run_info: dict[str, Any]) -> Setup:
-        from attentune.tasks.qa.data import QADataset
-        from attentune.tasks.qa.datamodule import QADataModule
-        from attentune.tasks.qa.module import QAModule
-        from attentune.tasks.qa.windows import window_tokenizer
-
-        data = prepare_data(cfg, tokenizer_file)
-        dataset, tokenizer = data.dataset, data.tokenizer
-        if not isinstance(dataset, QADataset):
-            raise ConfigError(f"task=qa: data={dataset.name} is not question answering data (data=squad, squad_synth)")
-        t = cfg.task
-        windows = window_tokenizer(tokenizer, cfg.max_length, t.stride, t.max_question_tokens)
-        datamodule = QADataModule(dataset, windows, cfg.batch_size, max_question_tokens=t.max_question_tokens)
-        model = make_model(cfg.model, tokenizer.get_vocab_size(), 2, tokenizer.get_vocab())
-        run_info |= {"tokenizer": tokenizer.to_str(), "dataset": dataset.name, "no_answer": dataset.has_unanswerable}
-        module = QAModule(
-            model,
-            run_info=run_info,
-            max_answer_tokens=t.max_answer_tokens,
-            n_best=t.n_best,
-            no_answer=dataset.has_unanswerable,
-            **optimizer_args(cfg),
-        )
-        return Setup(dataset, tokenizer, datamodule, module, lambda: [w.input_ids for w in datamodule.windows("test")])
-
-
-TASKS: dict[str, Task] = {task.name: task for task in (Classification(), QuestionAnswering())}
+    return {task.name: task for task in (Classification(), QuestionAnswering())}
 
 
 def task_of(cfg: DictConfig) -> Task:
     """The run's task (``task.name``; configs without one are classification: checkpoints from before tasks)."""
     name = str((cfg.get("task") or {}).get("name", "classification"))
-    if name not in TASKS:
-        raise ConfigError(f"task: unknown task {name!r}; choose one of {', '.join(TASKS)}")
-    return TASKS[name]
+    known = tasks()
+    if name not in known:
+        raise ConfigError(f"task: unknown task {name!r}; choose one of {', '.join(known)}")
+    return known[name]
+
+
+def optimizer_args(cfg: DictConfig) -> dict[str, Any]:
+    """A task module's optimiser and schedule settings, from the run's config."""
+    return {
+        "optimizer": instantiate(cfg.optimizer, "optimizer"),
+        "lr_schedule": cfg.lr_schedule.name,
+        "warmup_ratio": cfg.lr_schedule.warmup_ratio,
+    }

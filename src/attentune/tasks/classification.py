@@ -1,0 +1,88 @@
+"""Text classification as a task (``task=classification``): one label per text, accuracy and macro F1."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tokenizers import Tokenizer
+
+from attentune.data.datamodule import TextDataModule
+from attentune.data.types import Split, TextDataset
+from attentune.errors import DataError
+from attentune.lit import ClassificationModule
+from attentune.tasks.build import make_model
+from attentune.tasks.prepare import encoder_of, prepare_data
+from attentune.tasks.task import Setup, optimizer_args
+from attentune.tokenization import Collator
+
+
+class Classification:
+    name = "classification"
+    distributed = True
+    best = "val/acc_best"
+    inputs = ("text",)
+
+    def setup(self, cfg: DictConfig, tokenizer_file: Path | None, run_info: dict[str, Any]) -> Setup:
+        data = prepare_data(cfg, tokenizer_file)
+        dataset, tokenizer = data.dataset, data.tokenizer
+        if not isinstance(dataset, TextDataset):
+            raise DataError(f"task=classification: data={dataset.name} has no labels (task=qa for QA data)")
+        datamodule = TextDataModule(
+            dataset, encoder_of(tokenizer), Collator(pad_id=0), batch_size=cfg.batch_size, encoded=data.encoded
+        )
+        model = make_model(cfg.model, tokenizer.get_vocab_size(), dataset.num_classes, tokenizer.get_vocab())
+        run_info |= {"tokenizer": tokenizer.to_str(), "label_names": list(dataset.label_names), "dataset": dataset.name}
+        module = ClassificationModule(
+            model, dataset.num_classes, label_smoothing=cfg.label_smoothing, run_info=run_info, **optimizer_args(cfg)
+        )
+        return Setup(dataset, tokenizer, datamodule, module, lambda: [ids for ids, _ in datamodule.encoded("test")])
+
+    def restore(self, info: dict[str, Any], tokenizer: Tokenizer) -> ClassificationModule:
+        labels = list(info["label_names"])
+        model = make_model(OmegaConf.create(info["config"]).model, tokenizer.get_vocab_size(), len(labels))
+        return ClassificationModule(model, len(labels), optimizer=torch.optim.AdamW, run_info=info)
+
+    def evaluation_data(self, run: Any, dataset: Any, split: str, batch_size: int) -> TextDataModule:
+        if not isinstance(dataset, TextDataset):
+            raise DataError(f"data={dataset.name} is question answering data; this checkpoint classifies texts")
+        dataset = relabel(dataset, run.info["label_names"])
+        dataset = dataclasses.replace(dataset, test=getattr(dataset, split))
+        return TextDataModule(dataset, encoder_of(run.tokenizer), Collator(pad_id=0), eval_batch_size=batch_size)
+
+    @torch.inference_mode()
+    def predict(self, run: Any, records: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
+        labels = run.info["label_names"]
+        ids = encoder_of(run.tokenizer)([r["text"] for r in records])
+        out = []
+        for i in range(0, len(ids), batch_size):
+            batch = Collator(pad_id=0)([(x, 0) for x in ids[i : i + batch_size]])
+            probs = run.module(batch["input_ids"], batch["attention_mask"]).float().softmax(-1)
+            for p in probs:
+                out.append(
+                    {"label": labels[int(p.argmax())], "probabilities": dict(zip(labels, p.tolist(), strict=True))}
+                )
+        return out
+
+
+def relabel(dataset: TextDataset, label_names: list[str]) -> TextDataset:
+    """Express ``dataset``'s labels as indices into the checkpoint's ``label_names``."""
+    index = {name: i for i, name in enumerate(label_names)}
+    unknown = sorted(set(dataset.label_names) - set(index))
+    if unknown:
+        raise DataError(f"data: labels {unknown} were never seen by this checkpoint (it knows {label_names})")
+    mapping = [index[name] for name in dataset.label_names]
+
+    def remap(split: Split) -> Split:
+        return dataclasses.replace(split, labels=[mapping[y] for y in split.labels])
+
+    return dataclasses.replace(
+        dataset,
+        train=remap(dataset.train),
+        val=remap(dataset.val),
+        test=remap(dataset.test),
+        label_names=list(label_names),
+    )

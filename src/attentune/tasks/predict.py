@@ -1,0 +1,71 @@
+"""``predict(cfg) -> records``: a checkpoint's predictions for inputs given on the command line or in a JSONL file.
+
+The checkpoint's task says which fields an input needs (classification: ``text``; qa: ``question`` and
+``context``); inputs for another task (a question for a classifier, a text for a QA model) are a one-line error,
+as is a JSONL line that is not a JSON object with those fields (named by its line number). Nothing is written
+unless every input is valid; the output file is replaced whole (written next to it, then renamed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from attentune.errors import ConfigError, DataError
+from attentune.tasks.checkpoint import load_run
+
+FIELDS = ("text", "question", "context")
+
+
+def predict(cfg: DictConfig) -> list[dict[str, Any]]:
+    given = {f: cfg.get(f) for f in FIELDS if cfg.get(f) is not None}
+    if cfg.input and given:
+        raise ConfigError(f"give input=<file.jsonl> or {'/'.join(given)}=..., not both")
+    run = load_run(cfg.ckpt_path)
+    task = run.task
+    records = read_records(Path(cfg.input), task.inputs) if cfg.input else [given]
+    if not cfg.input:
+        check_record(given, task.inputs, task.name, "the command line")
+    predictions = task.predict(run, records, int(cfg.batch_size))
+    lines = [json.dumps(p, ensure_ascii=False) for p in predictions]
+    if cfg.output:
+        out = Path(cfg.output)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp.replace(out)
+    else:
+        print("\n".join(lines))
+    return predictions
+
+
+def check_record(record: dict[str, Any], fields: tuple[str, ...], task: str, where: str) -> None:
+    missing = [f for f in fields if not isinstance(record.get(f), str) or not record[f].strip()]
+    foreign = [f for f in FIELDS if f not in fields and record.get(f) is not None]
+    if foreign or missing:
+        need = " and ".join(f"{f}=..." for f in fields)
+        what = f"gives {', '.join(foreign)}" if foreign else f"has no {', '.join(missing)}"
+        raise DataError(f"{where} {what}: this checkpoint is a {task} model; it needs {need}")
+
+
+def read_records(path: Path, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise DataError(f"input: no such file: {path}")
+    records = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: line {n}: not JSON ({e.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}: line {n}: not a JSON object")
+        where = f"{path}: line {n}" + (f" (id {record['id']})" if "id" in record else "")
+        check_record(record, fields, "qa" if "question" in fields else "classification", where)
+        records.append(record)
+    if not records:
+        raise DataError(f"{path}: no records")
+    return records

@@ -1,0 +1,88 @@
+"""Extractive question answering as a task (``task=qa``): a span of the context per question, or none (v2.0)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tokenizers import Tokenizer
+
+from attentune.errors import ConfigError, DataError
+from attentune.tasks.build import make_model
+from attentune.tasks.prepare import prepare_data
+from attentune.tasks.qa.data import QADataset, QAExample
+from attentune.tasks.qa.datamodule import QADataModule
+from attentune.tasks.qa.decode import answers, decode
+from attentune.tasks.qa.module import QAModule
+from attentune.tasks.qa.windows import collate_windows, encode_windows, window_tokenizer
+from attentune.tasks.task import Setup, optimizer_args
+
+
+class QuestionAnswering:
+    name = "qa"
+    distributed = False  # validation decodes all windows of an example together: one process for now
+    best = "val/f1_best"
+    inputs = ("question", "context")
+
+    def setup(self, cfg: DictConfig, tokenizer_file: Path | None, run_info: dict[str, Any]) -> Setup:
+        data = prepare_data(cfg, tokenizer_file)
+        dataset, tokenizer = data.dataset, data.tokenizer
+        if not isinstance(dataset, QADataset):
+            raise ConfigError(f"task=qa: data={dataset.name} is not question answering data (data=squad, squad_synth)")
+        datamodule = QADataModule(
+            dataset, _windows(cfg, tokenizer), cfg.batch_size, max_question_tokens=cfg.task.max_question_tokens
+        )
+        model = make_model(cfg.model, tokenizer.get_vocab_size(), 2, tokenizer.get_vocab())
+        run_info |= {"tokenizer": tokenizer.to_str(), "dataset": dataset.name, "no_answer": dataset.has_unanswerable}
+        module = _module(cfg, model, run_info, **optimizer_args(cfg))
+        return Setup(dataset, tokenizer, datamodule, module, lambda: [w.input_ids for w in datamodule.windows("test")])
+
+    def restore(self, info: dict[str, Any], tokenizer: Tokenizer) -> QAModule:
+        cfg = OmegaConf.create(info["config"])
+        return _module(cfg, make_model(cfg.model, tokenizer.get_vocab_size(), 2), info, optimizer=torch.optim.AdamW)
+
+    def evaluation_data(self, run: Any, dataset: Any, split: str, batch_size: int) -> QADataModule:
+        if not isinstance(dataset, QADataset):
+            raise DataError(f"data={dataset.name} has no questions; this checkpoint answers questions (task=qa)")
+        dataset = dataclasses.replace(dataset, test=getattr(dataset, split))
+        cfg = run.config
+        return QADataModule(
+            dataset,
+            _windows(cfg, run.tokenizer),
+            eval_batch_size=batch_size,
+            max_question_tokens=cfg.task.max_question_tokens,
+        )
+
+    @torch.inference_mode()
+    def predict(self, run: Any, records: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
+        cfg, module = run.config, run.module
+        examples = [QAExample(str(r.get("id", i)), "", r["question"], r["context"]) for i, r in enumerate(records)]
+        windows = encode_windows(_windows(cfg, run.tokenizer), examples, cfg.task.max_question_tokens)
+        starts, ends = [], []
+        for i in range(0, len(windows), batch_size):
+            batch = collate_windows(windows[i : i + batch_size])
+            start, end = module(batch)
+            lengths = batch["attention_mask"].sum(-1).tolist()
+            starts += [s[:n] for s, n in zip(start, lengths, strict=True)]
+            ends += [e[:n] for e, n in zip(end, lengths, strict=True)]
+        best, null = decode(examples, windows, starts, ends, cfg.task.max_answer_tokens, cfg.task.n_best)
+        final = answers(best, null, float(module.threshold) if module.no_answer else None)
+        return [{"id": ex.id, "answer": final[ex.id], "score": best[ex.id][1]} for ex in examples]
+
+
+def _windows(cfg: DictConfig, tokenizer: Tokenizer) -> Tokenizer:
+    return window_tokenizer(tokenizer, cfg.max_length, cfg.task.stride, cfg.task.max_question_tokens)
+
+
+def _module(cfg: DictConfig, model: torch.nn.Module, run_info: dict[str, Any], **optimizer: Any) -> QAModule:
+    return QAModule(
+        model,
+        run_info=run_info,
+        max_answer_tokens=cfg.task.max_answer_tokens,
+        n_best=cfg.task.n_best,
+        no_answer=bool(run_info.get("no_answer")),
+        **optimizer,
+    )

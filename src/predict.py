@@ -1,0 +1,16 @@
+"""Predict with a checkpoint: ``python src/predict.py ckpt_path=... text=...`` or ``question=... context=...``."""
+
+import hydra
+from omegaconf import DictConfig
+
+from attentune.tasks.cli import run_task
+from attentune.tasks.predict import predict
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    run_task(predict, cfg)
+
+
+if __name__ == "__main__":
+    main()
