@@ -97,8 +97,8 @@ def test_an_answer_across_a_window_edge_is_whole_in_a_later_window_and_maps_back
     context = " ".join(["filler"] * 40) + " The tower is 330 metres tall. " + " ".join(["filler"] * 40)
     start = context.index("330 metres")
     ex = QAExample("x", "t", "How tall is it?", context, (("330 metres", start),))
-    tok = window_tokenizer(tokenizer, max_length=24, stride=8)
-    windows = encode_windows(tok, [ex])
+    tok = window_tokenizer(tokenizer, max_length=24, stride=8, max_question_tokens=8)
+    windows = encode_windows(tok, [ex], max_question_tokens=8)
     assert len(windows) > 3 and all(len(w.input_ids) <= 24 for w in windows)
     holding = [w for w in windows if w.start]
     assert holding  # some window holds the answer whole...
@@ -114,7 +114,7 @@ def test_an_answer_across_a_window_edge_is_whole_in_a_later_window_and_maps_back
 
 def test_decoding_takes_the_best_valid_span_and_the_threshold_decides_no_answer(tokenizer):
     ex = QAExample("x", "t", "When was it finished?", CONTEXT, (("1889", CONTEXT.index("1889")),))
-    (w,) = encode_windows(window_tokenizer(tokenizer, 64, 16), [ex])
+    (w,) = encode_windows(window_tokenizer(tokenizer, 64, 16, 16), [ex], 16)
     n = len(w.input_ids)
     s, e = torch.zeros(n), torch.zeros(n)
     s[w.start], e[w.end] = 5.0, 5.0
@@ -172,3 +172,13 @@ def test_the_synthetic_set_is_squad_v2_with_exact_answers_split_by_article():
         for ans in q["answers"]:
             assert context[ans["answer_start"] : ans["answer_start"] + len(ans["text"])] == ans["text"]
         assert q["question"].endswith("?") and (q["answers"] == []) == q["is_impossible"]
+
+
+def test_the_lexical_baseline_answers_with_the_gap_of_the_best_matching_sentence():
+    from attentune.tasks.qa.baseline import lexical_answer
+
+    context = "Sales rose in spring. Profits at the firm jumped 76% to $1.13bn in 2004."
+    answer, overlap = lexical_answer("Profits at the firm jumped how much to $1.13bn in 2004?", context)
+    assert answer == "76" and context.index(answer) > context.index("Profits") and overlap > 0.5
+    _, low = lexical_answer("Who directed the film?", context)
+    assert low < overlap
