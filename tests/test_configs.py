@@ -27,9 +27,20 @@ def test_data(name, tmp_path):
         rows = "".join(f"text {i} {'good' if i % 2 else 'bad'},{'pos' if i % 2 else 'neg'}\n" for i in range(40))
         (tmp_path / "d.csv").write_text("text,label\n" + rows)
         extra = [f"data.path={tmp_path}/d.csv"]
-    cfg = compose_config("train", [f"data={name}", *extra], tmp_path)
+    if name == "squad":  # a user's SQuAD file: the synthetic set's, written out
+        from attentune.tasks.qa.synth import write
+
+        extra = [f"data.train_path={write(tmp_path / 'sq')['train']}"]
+    qa = name.startswith("squad")
+    cfg = compose_config("train", [f"data={name}", *extra, *(["task=qa"] if qa else [])], tmp_path)
     dataset = instantiate(cfg.data, "data")
-    assert len(dataset.train) > len(dataset.val) > 0 and dataset.num_classes >= 2
+    assert len(dataset.train) > len(dataset.val) > 0
+    if qa:  # question answering data: every answer is where it says in its context
+        ex = next(e for e in dataset.test if e.answerable)
+        (text, start), *_ = ex.answers
+        assert ex.context[start : start + len(text)] == text
+    else:
+        assert dataset.num_classes >= 2
 
 
 @pytest.mark.parametrize("name", options("model"))

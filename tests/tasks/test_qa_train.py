@@ -84,3 +84,15 @@ def test_qa_with_a_model_or_data_it_cannot_use_is_one_line(tmp_path, capsys, ove
 def test_the_entry_point_refuses_a_family_without_a_span_head_in_one_line(tmp_path):
     proc = train_cli(*QA_TINY, "model=bilstm", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: model: bilstm has no span")
+
+
+def test_tune_refuses_qa_in_one_line_until_it_can_search_it(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for extra in ([],):  # (-m: the sweep's budget plan makes the same check before probing)
+        proc = subprocess.run(
+            [sys.executable, "src/tune.py", *extra, "task=qa", "data=squad_synth", f"hydra.sweep.dir={tmp_path}/s",
+             f"hydra.run.dir={tmp_path}/r"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert proc.stderr.strip().splitlines()[-1].startswith("error: task=qa: tune.py does not search it yet")

@@ -15,8 +15,8 @@ from attentune.tuning.selection import family_table, fit_jobs, seed_jobs, seed_t
 MR = {"_target_": "attentune.data.builtin.load_mr", "cache_dir": None}
 
 
-def study(name: str, rows: list[tuple], metric: str = "val/acc", mode: str = "max") -> dict:
-    trials = pd.DataFrame(rows, columns=["status", metric, "test/acc"])
+def study(name: str, rows: list[tuple], metric: str = "val/acc", mode: str = "max", test: str = "test/acc") -> dict:
+    trials = pd.DataFrame(rows, columns=["status", metric, test])
     return {"study": name, "trials": trials.sort_values(metric, ascending=mode == "min")}
 
 
@@ -36,9 +36,7 @@ def test_leaderboard_row_is_the_best_trial_that_finished_else_the_best_stopped_o
 
 def test_a_best_trial_that_is_the_default_is_one_row_marked_so(tmp_path):
     # as load_studies reads trials.csv: `default` is a nullable boolean column (numpy bools, not Python's)
-    (tmp_path / "t.csv").write_text(
-        "status,val/acc,test/acc,default\nTERMINATED,0.92,0.90,True\nSTOPPED,0.89,,False\n"
-    )
+    (tmp_path / "t.csv").write_text("status,val/acc,test/acc,default\nTERMINATED,0.92,0.90,True\nSTOPPED,0.89,,False\n")
     trials = pd.read_csv(tmp_path / "t.csv", dtype={"default": "boolean"})
     board = family_table([{"study": "a", "trials": trials}], "val/acc")
     assert list(board["row"]) == ["best = default"]
@@ -48,22 +46,39 @@ def test_a_best_trial_that_is_the_default_is_one_row_marked_so(tmp_path):
     assert list(board["row"]) == ["best"]  # no default row: no trial is marked as the default
 
 
-def test_a_metric_to_minimise_ranks_the_lowest_first():
-    board = family_table(
-        [
-            study("a", [("TERMINATED", 0.50, 0.70)], "val/loss", "min"),
-            study("b", [("TERMINATED", 0.30, 0.60)], "val/loss", "min"),
-        ],
-        "val/loss",
-        "min",
-    )
+def test_a_metric_to_minimise_ranks_the_lowest_first_and_reports_its_test_counterpart():
+    both = [
+        pd.DataFrame([("TERMINATED", 0.50, 0.70, 0.66)], columns=["status", "val/loss", "test/loss", "test/acc"]),
+        pd.DataFrame([("TERMINATED", 0.30, 0.60, 0.61)], columns=["status", "val/loss", "test/loss", "test/acc"]),
+    ]
+    board = family_table([{"study": n, "trials": t} for n, t in zip("ab", both, strict=True)], "val/loss", "min")
     assert list(board["study"]) == ["b", "a"]
+    # the monitored metric's test counterpart comes first, the task's other test metrics after it
+    assert [c for c in board.columns if c.startswith("test/")] == ["test/loss", "test/acc"]
+    assert list(board["test/loss"]) == [0.60, 0.70]
     runs = pd.DataFrame(
-        [(rank, f"s{rank}", f"t{rank}", seed, loss, 0.5) for rank, loss in ((1, 0.4), (2, 0.2)) for seed in (1, 2)],
-        columns=["rank", "study", "trial_id", "seed", "val/loss", "test/acc"],
+        [
+            (rank, f"s{rank}", f"t{rank}", seed, loss, loss + 0.1)
+            for rank, loss in ((1, 0.4), (2, 0.2))
+            for seed in (1, 2)
+        ],
+        columns=["rank", "study", "trial_id", "seed", "val/loss", "test/loss"],
     )
-    assert list(seed_table(runs, "val/loss", "min")["study"]) == ["s2", "s1"]
+    seeds = seed_table(runs, "val/loss", "min")
+    assert list(seeds["study"]) == ["s2", "s1"] and list(seeds["test/loss mean"]) == pytest.approx([0.3, 0.5])
     assert list(seed_table(runs, "val/loss", "max")["study"]) == ["s1", "s2"]
+    # a winner whose test loss is higher than a default's is worse, not "below" it
+    families = board.assign(row=["default", "best"])
+    (note,) = verdict(families, 0.70, "a", score="test/loss", mode="min")
+    assert "scores test/loss 0.7000, worse than a default configuration (b's default configuration) at 0.6000" in note
+
+
+def test_a_qa_leaderboard_shows_exact_match_and_f1():
+    trials = pd.DataFrame(
+        [("TERMINATED", 0.52, 0.50, 0.40, 0.9)], columns=["status", "val/f1", "test/f1", "test/exact", "test/loss"]
+    )
+    board = family_table([{"study": "mha_squad", "trials": trials}], "val/f1")
+    assert [c for c in board.columns if c.startswith("test/")] == ["test/f1", "test/exact"]  # not the loss
 
 
 def test_selection_refuses_studies_that_monitor_different_metrics(tmp_path):

@@ -208,9 +208,7 @@ def _read_sms_spam(path: Path) -> tuple[list[str], list[str]]:
     # Columns ",spam,text" (spam is 0/1). The CSV was made by parsing the tab-separated UCI file with
     # quote handling: 8 messages with an unbalanced '"' swallowed the next 737 raw lines
     # ("ham\t<message>") into one multi-line field. Splitting them back out recovers all 5,574 messages.
-    frame = pd.read_csv(
-        path, index_col=0, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8"
-    )
+    frame = pd.read_csv(path, index_col=0, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
     texts, labels = [], []
     for spam, field in zip(frame["spam"], frame["text"], strict=True):
         own, *swallowed = field.split("\n")

@@ -29,9 +29,7 @@ CACHE_VERSION = 1
 _META_KEY = b"attentune"
 
 
-def cache_file(
-    cache_dir: str | os.PathLike, name: str, sources: Sequence[Path], options: Mapping[str, Any]
-) -> Path:
+def cache_file(cache_dir: str | os.PathLike, name: str, sources: Sequence[Path], options: Mapping[str, Any]) -> Path:
     """Where the entry for ``name`` built from ``sources`` with ``options`` lives."""
     key = {
         "version": CACHE_VERSION,
@@ -61,9 +59,7 @@ def load_or_build(
         try:
             return _read(path)
         except Exception as e:  # any damage to the file (truncated, old format, bit rot) means rebuild
-            log.warning(
-                "%s: cache file %s is unreadable (%s: %s); rebuilding it", name, path, type(e).__name__, e
-            )
+            log.warning("%s: cache file %s is unreadable (%s: %s); rebuilding it", name, path, type(e).__name__, e)
     dataset = build()
     try:
         _write_atomic(dataset, path)
@@ -83,9 +79,7 @@ def _write_atomic(dataset: TextDataset, path: Path) -> None:
         split_col += [split_name] * len(split)
         texts += split.texts
         labels += split.labels
-    table = pa.table(
-        {"split": split_col, "text": pa.array(texts, pa.string()), "label": pa.array(labels, pa.int32())}
-    )
+    table = pa.table({"split": split_col, "text": pa.array(texts, pa.string()), "label": pa.array(labels, pa.int32())})
     meta = {"name": dataset.name, "label_names": dataset.label_names}
     table = table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
     path.parent.mkdir(parents=True, exist_ok=True)

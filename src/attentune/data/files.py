@@ -53,16 +53,12 @@ def load_csv(
     for role, fraction in (("val", val_fraction), ("test", test_fraction)):
         if role not in files and fraction == 0:
             raise ConfigError(
-                f"data.{role}_fraction: must be > 0 when data.{role}_path is not set (the {role} split "
-                "would be empty)"
+                f"data.{role}_fraction: must be > 0 when data.{role}_path is not set (the {role} split would be empty)"
             )
     for key, file in files.values():
         check_table_file(file, key)  # a bad extension or a missing file fails before any file is read
 
-    rows = {
-        role: _read_rows(file, key, text_column, label_column, delimiter)
-        for role, (key, file) in files.items()
-    }
+    rows = {role: _read_rows(file, key, text_column, label_column, delimiter) for role, (key, file) in files.items()}
     train_key = files["train"][0]
     train_texts, train_labels = rows["train"]
     label_names = sort_labels(set(train_labels))
@@ -123,15 +119,11 @@ def _resolve_files(
 ) -> dict[str, tuple[str, Path]]:
     """{role: (config key, absolute path)} for the files given; ``ConfigError`` for a bad combination."""
     if path is not None and train_path is not None:
-        raise ConfigError(
-            "data.path: set either data.path (one file, split automatically) or data.train_path"
-        )
+        raise ConfigError("data.path: set either data.path (one file, split automatically) or data.train_path")
     if path is not None:
         for key, value in (("data.val_path", val_path), ("data.test_path", test_path)):
             if value is not None:
-                raise ConfigError(
-                    f"{key}: only used with data.train_path; with data.path all splits come from it"
-                )
+                raise ConfigError(f"{key}: only used with data.train_path; with data.path all splits come from it")
         given = {"train": ("data.path", path)}
     elif train_path is not None:
         given = {"train": ("data.train_path", train_path), "val": ("data.val_path", val_path)}
@@ -155,9 +147,7 @@ def _read_rows(
     file: Path, key: str, text_column: str, label_column: str, delimiter: str | None
 ) -> tuple[list[str], list[str]]:
     """Texts and labels of one file, without rows whose text is empty or whose label is missing."""
-    columns = read_columns(
-        file, key, [text_column, label_column], ["data.text_column", "data.label_column"], delimiter
-    )
+    columns = read_columns(file, key, [text_column, label_column], ["data.text_column", "data.label_column"], delimiter)
     texts = ["" if v is None else str(v).strip() for v in columns[text_column]]
     labels = [label_str(v) for v in columns[label_column]]
     if not texts:
@@ -203,9 +193,7 @@ def _check_known_labels(key: str, labels: Sequence[str], index: dict[str, int]) 
         listed = ", ".join(f"{label!r} ({n} rows)" for label, n in unseen.most_common(5))
         more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
         known = ", ".join(repr(label) for label in list(index)[:20]) + (", ..." if len(index) > 20 else "")
-        raise DataError(
-            f"{key}: labels never seen in the training data: {listed}{more}; training labels: {known}"
-        )
+        raise DataError(f"{key}: labels never seen in the training data: {listed}{more}; training labels: {known}")
 
 
 def _warn_overlap(dataset: TextDataset) -> None:

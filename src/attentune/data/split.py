@@ -14,9 +14,7 @@ from attentune.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 
-def check_split_options(
-    val_fraction: float, test_fraction: float, split_seed: int, prefix: str = "data"
-) -> None:
+def check_split_options(val_fraction: float, test_fraction: float, split_seed: int, prefix: str = "data") -> None:
     """Raise ``ConfigError`` unless the fractions are in [0, 1), leave rows for training, and the seed
     is a non-negative integer. Called before any data is read."""
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
@@ -60,9 +58,7 @@ def split_indices(
     if (counts - 1).sum() >= n_val + n_test:
         test_per_class = _allocate(n_test, counts, caps=counts - 1)
         val_per_class = _allocate(n_val, counts, caps=counts - 1 - test_per_class)
-        by_class = np.argsort(
-            labels_arr, kind="stable"
-        )  # class k's rows: by_class[ends[k] - counts[k]:ends[k]]
+        by_class = np.argsort(labels_arr, kind="stable")  # class k's rows: by_class[ends[k] - counts[k]:ends[k]]
         ends = np.cumsum(counts)
         train, val, test = [], [], []
         for start, end, n_t, n_v in zip(ends - counts, ends, test_per_class, val_per_class, strict=True):

@@ -30,9 +30,7 @@ def check_table_file(path: Path, key: str) -> str:
     ``DataError`` when the file does not exist."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ConfigError(
-            f"{key}: unknown file extension {path.suffix!r} in {path}; use one of {', '.join(FORMATS)}"
-        )
+        raise ConfigError(f"{key}: unknown file extension {path.suffix!r} in {path}; use one of {', '.join(FORMATS)}")
     if not path.exists():
         raise DataError(f"{key}: file not found: {path}")
     if not path.is_file():

@@ -38,9 +38,7 @@ class TextDataset:
         for split_name, split in self.splits().items():
             bad = [y for y in split.labels if not 0 <= y < self.num_classes]
             if bad:
-                raise ValueError(
-                    f"{self.name}: {split_name} has label index {bad[0]} outside [0, {self.num_classes})"
-                )
+                raise ValueError(f"{self.name}: {split_name} has label index {bad[0]} outside [0, {self.num_classes})")
 
     @property
     def num_classes(self) -> int:

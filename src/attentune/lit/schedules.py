@@ -17,9 +17,7 @@ class WarmupDecay:
 
     def __init__(self, name: str, warmup_steps: int, total_steps: int) -> None:
         if name not in SCHEDULES:
-            raise ConfigError(
-                f"lr_schedule.name: unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}"
-            )
+            raise ConfigError(f"lr_schedule.name: unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
         self.name, self.warmup_steps, self.total_steps = name, warmup_steps, max(total_steps, 1)
 
     def __call__(self, step: int) -> float:

@@ -103,9 +103,7 @@ class MiniLMClassifier(nn.Module):
         token_type_ids: torch.Tensor | None = None,
     ) -> torch.Tensor | EncoderOutput:
         if self.config.head == "span":  # (B, T, 2)
-            out = self.encoder(
-                input_ids=input_ids, attention_mask=attention_mask.long(), token_type_ids=token_type_ids
-            )
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask.long(), token_type_ids=token_type_ids)
             return self.classifier(self.dropout(out.last_hidden_state), ~attention_mask.bool())
         if not return_attention:
             return self.classifier(self.dropout(self.encode(input_ids, attention_mask)))

@@ -16,12 +16,14 @@ from attentune.errors import DataError
 from attentune.lit import ClassificationModule
 from attentune.tasks.build import make_model
 from attentune.tasks.prepare import encoder_of, prepare_data
+from attentune.tasks.reference import tfidf_reference
 from attentune.tasks.task import Setup, optimizer_args
 from attentune.tokenization import Collator
 
 
 class Classification:
     name = "classification"
+    searchable = True
     distributed = True
     best = "val/acc_best"
     inputs = ("text",)
@@ -66,6 +68,9 @@ class Classification:
                     {"label": labels[int(p.argmax())], "probabilities": dict(zip(labels, p.tolist(), strict=True))}
                 )
         return out
+
+    def reference(self, dataset: TextDataset) -> dict[str, Any]:
+        return tfidf_reference(dataset)
 
 
 def relabel(dataset: TextDataset, label_names: list[str]) -> TextDataset:

@@ -35,6 +35,7 @@ class Task(Protocol):
     name: str
     distributed: bool  # whether its runs may train on several processes (DDP)
     best: str  # the best-so-far value its module logs (``metrics.json`` keeps it)
+    searchable: bool  # whether tune.py searches it (search spaces, budget probe)
 
     def setup(self, cfg: DictConfig, tokenizer_file: Path | None, run_info: dict[str, Any]) -> Setup:
         """Data, tokenizer (trained here, or ``tokenizer_file``'s: another DDP rank's), model and module.
@@ -53,6 +54,10 @@ class Task(Protocol):
         """Predictions for input records (their fields: ``inputs``), one output record each."""
         ...
 
+    def reference(self, dataset: Any) -> dict[str, Any]:
+        """A simple non-neural reference on ``dataset`` (a leaderboard row: ``model`` and the trials' metric keys)."""
+        ...
+
     inputs: tuple[str, ...]  # the fields of an input record
 
 
@@ -61,6 +66,15 @@ def tasks() -> dict[str, Task]:
     from attentune.tasks.qa.task import QuestionAnswering
 
     return {task.name: task for task in (Classification(), QuestionAnswering())}
+
+
+def check_searchable(cfg: DictConfig) -> None:
+    task = task_of(cfg)
+    if not task.searchable:
+        raise ConfigError(
+            f"task={task.name}: tune.py does not search it yet (its search spaces and the budget probe are "
+            f"classification's); train it with train.py task={task.name}"
+        )
 
 
 def task_of(cfg: DictConfig) -> Task:

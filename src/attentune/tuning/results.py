@@ -15,9 +15,7 @@ from attentune.tuning.space import same_point
 
 log = logging.getLogger(__name__)
 
-REPORTED = (
-    "test/acc",
-    "test/f1_macro",
+REPORTED = (  # besides every test metric (``test/...``: the task's) a trial reports
     "num_params",
     "train_seconds",
     "latency_ms/b1",
@@ -31,6 +29,21 @@ REPORTED = (
     "threads",
     "node_id",
 )
+
+
+def test_of(metric: str) -> str:
+    """The test score that matches a monitored validation metric: val/acc -> test/acc, val/f1 -> test/f1.
+
+    The leaderboard ranks by the monitored metric and reports (and picks winners by) this one, whatever the task."""
+    return "test/" + metric.split("/", 1)[-1]
+
+
+def test_columns(trials: pd.DataFrame, metric: str) -> list[str]:
+    """The test metrics a table shows: ``test_of(metric)`` first, then the task's others (the loss only if it is
+    the monitored metric's)."""
+    first = test_of(metric)
+    others = sorted(c for c in trials.columns if c.startswith("test/") and c not in (first, "test/loss"))
+    return [first, *others]
 
 
 def trial_status(result: tune.Result) -> str:
@@ -71,6 +84,7 @@ def trial_table(
             "error": _first_line(result.error),
             "default": default is not None and same_point(result.config or {}, default),
             metric: metrics.get(metric, math.nan),
+            **{key: value for key, value in metrics.items() if key.startswith("test/")},
             **{key: metrics.get(key, math.nan) for key in REPORTED},
             **{f"param:{k}": v for k, v in (result.config or {}).items()},
             "params": json.dumps(result.config or {}, default=_plain),

@@ -24,7 +24,7 @@ from attentune.reports.plots import plot_accuracy_latency, plot_learning_curves
 from attentune.reports.stats import mean_ci95
 from attentune.tasks.cli import run_task
 from attentune.tasks.instantiate import instantiate
-from attentune.tasks.reference import tfidf_reference
+from attentune.tasks.task import task_of
 from attentune.tasks.train import write_json
 from attentune.tuning.budget import PLAN_FILE, RAY_START_S, SweepPlan, parse_budget
 from attentune.tuning.cluster import (
@@ -35,7 +35,7 @@ from attentune.tuning.cluster import (
     whole_trial,
     workers_of,
 )
-from attentune.tuning.results import best_first, trial_table
+from attentune.tuning.results import best_first, test_columns, test_of, trial_table
 from attentune.tuning.trainable import run_job, trainable
 
 SEEDS_DIR = "seeds"  # the multi-seed re-runs, a Ray Tune experiment under the sweep directory
@@ -59,13 +59,14 @@ def load_studies(sweep_dir: Path) -> list[dict[str, Any]]:
     return studies
 
 
-def _row(study: str, kind: str, trial: pd.Series, metric: str, t: pd.DataFrame | None, note: str = "") -> dict:
+def _row(
+    study: str, kind: str, trial: pd.Series, metric: str, t: pd.DataFrame | None, columns: list[str], note: str = ""
+) -> dict:
     return {
         "study": study,
         "row": kind,
         f"best {metric}": trial.get(metric, math.nan),
-        "test/acc": trial.get("test/acc", math.nan),
-        "test/f1_macro": trial.get("test/f1_macro", math.nan),
+        **{column: trial.get(column, math.nan) for column in columns},
         "params": trial.get("num_params", math.nan),
         "latency ms (b1)": trial.get("latency_ms/b1", math.nan),
         "latency ms (b64)": trial.get("latency_ms/b64", math.nan),
@@ -81,23 +82,26 @@ def family_table(studies: list[dict], metric: str, mode: str = "max", references
     none finished shows its best stopped trial) and its default configuration's trial, each reference, ranked
     by ``metric``; then the studies the budget skipped or whose job failed, with the reason."""
     rows, skipped = [], []
+    score = test_of(metric)
+    columns = test_columns(pd.concat([s["trials"] for s in studies] + [pd.DataFrame(references)]), metric)
     for s in studies:
         t = s["trials"]
         if s.get("skipped") or s.get("error"):  # the budget could not fit it, or its job failed (SLURM)
             kind, why = ("failed", s["error"]) if s.get("error") else ("skipped", s["skipped"])
-            skipped.append(_row(s["study"], kind, pd.Series(dtype=object), metric, t, why))
+            skipped.append(_row(s["study"], kind, pd.Series(dtype=object), metric, t, columns, why))
             continue
         done = t[t["status"] != "ERROR"].dropna(subset=[metric])
-        finished = done.dropna(subset=["test/acc"]) if "test/acc" in done else done.iloc[0:0]
+        finished = done.dropna(subset=[score]) if score in done else done.iloc[0:0]
         ranked = finished if len(finished) else done  # trials.csv is sorted best first
         best = ranked.iloc[0] if len(ranked) else pd.Series(dtype=object)
         is_default = bool(len(ranked)) and _flag(best.get("default"))
-        rows.append(_row(s["study"], "best = default" if is_default else "best", best, metric, t))
+        rows.append(_row(s["study"], "best = default" if is_default else "best", best, metric, t, columns))
         defaults = t[t["default"].fillna(False).astype(bool)] if "default" in t else t.iloc[0:0]
         if len(defaults) and not is_default:
-            rows.append(_row(s["study"], "default", defaults.iloc[0], metric, t, _status_note(defaults.iloc[0])))
+            note = _status_note(defaults.iloc[0])
+            rows.append(_row(s["study"], "default", defaults.iloc[0], metric, t, columns, note))
     for ref in references:
-        rows.append(_row(ref["study"], "reference", pd.Series(ref), metric, None, ref["model"]))
+        rows.append(_row(ref["study"], "reference", pd.Series(ref), metric, None, columns, ref["model"]))
     table = best_first(pd.DataFrame(rows), f"best {metric}", mode) if rows else pd.DataFrame(rows)
     table = pd.concat([table, pd.DataFrame(skipped)], ignore_index=True)
     return table.astype({"trials": "Int64", "failed": "Int64"})  # counts, blank for the reference
@@ -115,7 +119,8 @@ def _status_note(trial: pd.Series) -> str:
 
 
 def references(studies: list[dict], out: Path) -> list[dict]:
-    """The TF-IDF + linear SVM reference on each distinct dataset of the sweep, cached in ``reference.json``."""
+    """The task's reference (classification: TF-IDF + linear SVM; QA: lexical overlap) on each distinct dataset of
+    the sweep, cached in ``reference.json``."""
     cache_file = out / REFERENCE_FILE
     cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
     refs = []
@@ -126,7 +131,8 @@ def references(studies: list[dict], out: Path) -> list[dict]:
         key = json.dumps(OmegaConf.to_container(data, resolve=True), sort_keys=True)
         if key not in cache:
             dataset = instantiate(data, "data")
-            cache[key] = {"study": f"reference ({dataset.name})", **tfidf_reference(dataset)}
+            task = task_of(OmegaConf.create(s["base"]))
+            cache[key] = {"study": f"reference ({dataset.name})", **task.reference(dataset)}
             write_json(cache_file, cache)
         if cache[key] not in refs:
             refs.append(cache[key])
@@ -134,31 +140,35 @@ def references(studies: list[dict], out: Path) -> list[dict]:
 
 
 def verdict(
-    families: pd.DataFrame, winner_test: float | None, winner: str | None, default_of: str | None = None
+    families: pd.DataFrame,
+    winner_test: float | None,
+    winner: str | None,
+    default_of: str | None = None,
+    score: str = "test/acc",
+    mode: str = "max",
 ) -> list[str]:
     """Plain sentences for the report when the winner's test score is below the reference or a default row.
 
     ``default_of``: the study whose default configuration the winner is (its seeds and its one trial then
     differ only by seed noise, and the report says so rather than calling it below a default).
     """
-    notes = []
+    notes, below = [], "below" if mode == "max" else "worse than"
     if winner_test is None or math.isnan(winner_test):
         return notes
     for kind, label in (("reference", "the reference"), ("default", "a default configuration")):
         rows = families[families["row"].isin([kind, "best = default"] if kind == "default" else [kind])]
-        rows = rows.dropna(subset=["test/acc"])
-        if len(rows) and rows["test/acc"].max() > winner_test:
-            top = rows.loc[rows["test/acc"].idxmax()]
+        rows = best_first(rows.dropna(subset=[score]), score, mode)  # ``score`` is better in the monitor's mode
+        if len(rows) and (rows[score].iloc[0] > winner_test if mode == "max" else rows[score].iloc[0] < winner_test):
+            top = rows.iloc[0]
             if kind == "default" and top["study"] == default_of:
                 notes.append(
-                    f"The winner ({winner}) is {default_of}'s default configuration; its one trial scored test/acc "
-                    f"{top['test/acc']:.4f}."
+                    f"The winner ({winner}) is {default_of}'s default configuration; its one trial scored {score} "
+                    f"{top[score]:.4f}."
                 )
                 continue
             what = top["note"] if kind == "reference" else f"{top['study']}'s default configuration"
             notes.append(
-                f"The winner ({winner}) scores test/acc {winner_test:.4f}, below {label} ({what}) "
-                f"at {top['test/acc']:.4f}."
+                f"The winner ({winner}) scores {score} {winner_test:.4f}, {below} {label} ({what}) at {top[score]:.4f}."
             )
     return notes
 
@@ -268,11 +278,11 @@ def _run_jobs(jobs: list[dict], metric: str, mode: str, cfg: DictConfig) -> pd.D
 
 
 def seed_table(runs: pd.DataFrame, metric: str, mode: str = "max") -> pd.DataFrame:
-    rows = []
+    rows, score = [], test_of(metric)
     for (_, study, trial_id), group in runs.groupby(["rank", "study", "trial_id"]):
-        ok = group.dropna(subset=[metric, "test/acc"])
+        ok = group.dropna(subset=[metric, score])
         val_mean, val_ci = mean_ci95(ok[metric].tolist()) if len(ok) else (math.nan, math.nan)
-        test_mean, test_ci = mean_ci95(ok["test/acc"].tolist()) if len(ok) else (math.nan, math.nan)
+        test_mean, test_ci = mean_ci95(ok[score].tolist()) if len(ok) else (math.nan, math.nan)
         rows.append(
             {
                 "study": study,
@@ -280,8 +290,8 @@ def seed_table(runs: pd.DataFrame, metric: str, mode: str = "max") -> pd.DataFra
                 "seeds": len(ok),
                 f"{metric} mean": val_mean,
                 f"{metric} ±95%": val_ci,
-                "test/acc mean": test_mean,
-                "test/acc ±95%": test_ci,
+                f"{score} mean": test_mean,
+                f"{score} ±95%": test_ci,
             }
         )
     return best_first(pd.DataFrame(rows), f"{metric} mean", mode).reset_index(drop=True)
@@ -338,11 +348,10 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     trials = pd.concat([s["trials"] for s in studies], ignore_index=True)
     x = cfg.selection.pareto_x
     # float: a study without trials (its empty trials.csv) would leave these columns of dtype object
-    plotted = trials.dropna(subset=[x, "test/acc", "num_params"]).astype(
-        {x: float, "test/acc": float, "num_params": float}
-    )
+    score = test_of(metric)
+    plotted = trials.dropna(subset=[x, score, "num_params"]).astype({x: float, score: float, "num_params": float})
     if len(plotted):
-        plot_accuracy_latency(plotted, x, "test/acc", out / "accuracy_vs_latency.png")
+        plot_accuracy_latency(plotted, x, score, out / "accuracy_vs_latency.png")
     curves = learning_curves(studies, metric)
     if curves:
         plot_learning_curves(curves, metric, out / "learning_curves.png")
@@ -352,7 +361,7 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
         top = seeds.iloc[0]
         winner_runs = runs[(runs["study"] == top["study"]) & (runs["trial_id"] == top["trial"])]
         winner_dir = Path(best_first(winner_runs, metric, mode).iloc[0]["trial_dir"])
-        winner, winner_test = f"{top['study']} trial {top['trial']}, mean of {top['seeds']} seeds", top["test/acc mean"]
+        winner, winner_test = f"{top['study']} trial {top['trial']}, mean of {top['seeds']} seeds", top[f"{score} mean"]
         winner_trial = trials[(trials["study"] == top["study"]) & (trials["trial_id"] == top["trial"])].iloc[0]
     else:
         finished = best_first(trials[trials["status"] == "TERMINATED"], metric, mode)
@@ -360,13 +369,13 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
         if len(finished):
             winner_trial = finished.iloc[0]
             winner = f"{winner_trial['study']} trial {winner_trial['trial_id']}"
-            winner_test = float(winner_trial.get("test/acc", math.nan))
+            winner_test = float(winner_trial.get(score, math.nan))
     if winner_dir is not None and (winner_dir / "checkpoints" / "best.ckpt").exists():
         copy_winner(winner_dir, out / "best")
     default_of = winner_trial["study"] if winner_trial is not None and _flag(winner_trial.get("default")) else None
-    notes = verdict(families, winner_test, winner, default_of) + ([budget_note] if budget_note else [])
+    notes = verdict(families, winner_test, winner, default_of, score, mode) + ([budget_note] if budget_note else [])
     write_leaderboard(
-        families, seeds, out, [f"Winner: {winner}, test/acc {winner_test:.4f}." if winner else "No winner."] + notes
+        families, seeds, out, [f"Winner: {winner}, {score} {winner_test:.4f}." if winner else "No winner."] + notes
     )
     plan_file = out / PLAN_FILE
     summary = {
@@ -375,7 +384,7 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
         "reference": refs,
         "seed_reruns": json.loads(seeds.to_json(orient="records")) if len(seeds) else [],
         "winner": str(out / "best") if (out / "best").exists() else None,
-        "winner_test_acc": winner_test,
+        "winner_test": {score: winner_test},
         "winner_metrics": json.loads((out / "best" / "metrics.json").read_text())
         if (out / "best" / "metrics.json").exists()
         else None,

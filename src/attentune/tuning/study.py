@@ -16,6 +16,7 @@ from ray.tune.schedulers import HyperBandScheduler, PopulationBasedTraining
 
 from attentune.errors import ConfigError
 from attentune.tasks.build import validate_config
+from attentune.tasks.task import check_searchable
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import concurrent_trials, placement, ray_session, trial_resources, workers_of
 from attentune.tuning.deadline import LearnTrialCosts, write_deadline
@@ -125,6 +126,7 @@ def resolve_resume(resume: Any, output_dir: Path) -> Path | None:
 
 def run_study(cfg: DictConfig) -> dict[str, Any]:
     """Search, write ``trials.csv`` and ``study.json`` under the run dir, return the study summary."""
+    check_searchable(cfg)
     validate_config(cfg)
     if cfg.num_samples == 0 or cfg.num_samples < -1:  # Ray Tune: -1 = sample until time_budget_s ends the study
         raise ConfigError(f"num_samples={cfg.num_samples}: must be at least 1 (or -1: until time_budget_s)")

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from attentune.errors import AttentuneError, ConfigError
 from attentune.tasks.build import apply_example_budget
 from attentune.tasks.probe import probe_run_cost
+from attentune.tasks.task import check_searchable
 from attentune.tuning.budget import (
     NO_TIME,
     PLAN_FILE,
@@ -114,6 +115,7 @@ def plan_sweep(config: DictConfig) -> SweepPlan | None:
     varying = [i for i in range(len(jobs[0])) if len({job[i] for job in jobs}) > 1] if jobs else []
     for overrides in jobs:
         job = compose(config_name=config.hydra.job.config_name, overrides=overrides, return_hydra_config=True)
+        check_searchable(job)
         name = " ".join(overrides[i] for i in varying) or " ".join(overrides) or "default"
         entries.append(probe_study(job, base_training_config(job), job_key(overrides), name))
     selection_s = float(config.budget_policy.selection_share) * budget

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from attentune.tasks.qa.data import QAExample
+from attentune.tasks.qa.data import QADataset, QAExample
 from attentune.tasks.qa.metrics import best_threshold, squad_scores
 
 _WORD = re.compile(r"\w+")
@@ -42,16 +42,33 @@ def lexical_answer(question: str, context: str) -> tuple[str, float]:
     return answer, shared / max(1, len(asked))
 
 
+def _predict(examples: Sequence[QAExample]) -> tuple[dict[str, tuple[str, float]], dict[str, float]]:
+    """In decoding's terms: the span's score is the overlap, the no-answer score 0 (answered when ``-overlap <
+    threshold``)."""
+    found = {ex.id: lexical_answer(ex.question, ex.context) for ex in examples}
+    return found, {i: 0.0 for i in found}
+
+
+def _answers(found: dict[str, tuple[str, float]], threshold: float | None) -> dict[str, str]:
+    return {i: a if threshold is None or -o < threshold else "" for i, (a, o) in found.items()}
+
+
 def baseline_scores(val: Sequence[QAExample], test: Sequence[QAExample]) -> dict[str, float]:
     """EM/F1 (and HasAns/NoAns) on ``test``; the no-answer threshold on overlap is chosen on ``val``."""
+    threshold = best_threshold(*_predict(val), val) if any(not ex.answerable for ex in val) else None
+    scores = squad_scores(_answers(_predict(test)[0], threshold), test)
+    return scores | ({"threshold": threshold} if threshold is not None else {})
 
-    def predict(examples: Sequence[QAExample]) -> tuple[dict, dict]:
-        found = {ex.id: lexical_answer(ex.question, ex.context) for ex in examples}
-        # in decode's terms: span score = overlap, null score = 0 (answer when 0 - overlap < threshold)
-        return {i: (a, o) for i, (a, o) in found.items()}, {i: 0.0 for i in found}
 
-    has_no_answer = any(not ex.answerable for ex in val)
-    threshold = best_threshold(*predict(val), val) if has_no_answer else None
-    best, null = predict(test)
-    answers = {i: a if threshold is None or null[i] - o < threshold else "" for i, (a, o) in best.items()}
-    return squad_scores(answers, test) | ({"threshold": threshold} if threshold is not None else {})
+def lexical_reference(dataset: QADataset) -> dict:
+    """The baseline as a leaderboard reference row: its val and test scores under the trials' keys."""
+    scores = baseline_scores(dataset.val, dataset.test)
+    val = squad_scores(_answers(_predict(dataset.val)[0], scores.get("threshold")), dataset.val)
+    test = {f"test/{k}": v for k, v in scores.items() if k != "threshold"}
+    return {
+        "model": "lexical overlap (no learning)",
+        "val/f1": val["f1"],
+        "val/exact": val["exact"],
+        **test,
+        "num_params": 0,
+    }

@@ -13,6 +13,7 @@ from tokenizers import Tokenizer
 from attentune.errors import ConfigError, DataError
 from attentune.tasks.build import make_model
 from attentune.tasks.prepare import prepare_data
+from attentune.tasks.qa.baseline import lexical_reference
 from attentune.tasks.qa.data import QADataset, QAExample
 from attentune.tasks.qa.datamodule import QADataModule
 from attentune.tasks.qa.decode import answers, decode
@@ -23,6 +24,7 @@ from attentune.tasks.task import Setup, optimizer_args
 
 class QuestionAnswering:
     name = "qa"
+    searchable = False
     distributed = False  # validation decodes all windows of an example together: one process for now
     best = "val/f1_best"
     inputs = ("question", "context")
@@ -71,6 +73,9 @@ class QuestionAnswering:
         best, null = decode(examples, windows, starts, ends, cfg.task.max_answer_tokens, cfg.task.n_best)
         final = answers(best, null, float(module.threshold) if module.no_answer else None)
         return [{"id": ex.id, "answer": final[ex.id], "score": best[ex.id][1]} for ex in examples]
+
+    def reference(self, dataset: QADataset) -> dict[str, Any]:
+        return lexical_reference(dataset)
 
 
 def _windows(cfg: DictConfig, tokenizer: Tokenizer) -> Tokenizer:
