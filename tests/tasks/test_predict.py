@@ -73,7 +73,7 @@ def test_inputs_for_the_other_task_and_bad_lines_are_errors_and_nothing_is_overw
     answers.write_text("earlier results\n")
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"id": "q1", "question": "Who?", "context": CONTEXT}) + "\n{oops\n")
-    with pytest.raises(AttentuneError, match="bad.jsonl: line 2: not JSON"):
+    with pytest.raises(AttentuneError, match="bad.jsonl line 2: invalid JSON"):
         predict(predict_cfg(qa_ckpt, tmp_path, f"input={bad}", f"output={answers}"))
     bad.write_text(json.dumps({"id": "q9", "question": " ", "context": CONTEXT}) + "\n")
     with pytest.raises(AttentuneError, match=r"line 1 \(id q9\) has no question"):

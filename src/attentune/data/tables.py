@@ -138,7 +138,9 @@ def _warn_swallowed_rows(path: Path, key: str, texts: list[str]) -> None:
         )
 
 
-def _read_jsonl(path: Path, key: str, columns: Sequence[str], column_keys: Sequence[str]):
+def read_jsonl(path: Path, where: str) -> list[tuple[int, dict]]:
+    """``(line number, object)`` of every non-blank line of a JSON-lines file; a line that is not a JSON object
+    is a one-line ``DataError`` naming ``where`` (what the file is) and the line."""
     records = []
     with path.open(encoding="utf-8-sig", errors="replace") as f:
         for line_number, line in enumerate(f, start=1):
@@ -147,12 +149,17 @@ def _read_jsonl(path: Path, key: str, columns: Sequence[str], column_keys: Seque
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DataError(f"{key}: {path} line {line_number}: invalid JSON ({e.msg})") from None
+                raise DataError(f"{where}: {path} line {line_number}: invalid JSON ({e.msg})") from None
             if not isinstance(record, dict):
                 raise DataError(
-                    f"{key}: {path} line {line_number}: expected a JSON object, got {type(record).__name__}"
+                    f"{where}: {path} line {line_number}: expected a JSON object, got {type(record).__name__}"
                 )
-            records.append(record)
+            records.append((line_number, record))
+    return records
+
+
+def _read_jsonl(path: Path, key: str, columns: Sequence[str], column_keys: Sequence[str]):
+    records = [record for _, record in read_jsonl(path, key)]
     available = list(dict.fromkeys(k for record in records for k in record))  # union, in order of appearance
     if records:
         _check_columns(path, available, columns, column_keys)

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from attentune.data.tables import read_jsonl
 from attentune.errors import ConfigError, DataError
 from attentune.tasks.checkpoint import load_run
 
@@ -54,15 +55,7 @@ def read_records(path: Path, fields: tuple[str, ...]) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DataError(f"input: no such file: {path}")
     records = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: line {n}: not JSON ({e.msg})") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{path}: line {n}: not a JSON object")
+    for n, record in read_jsonl(path, "input"):
         where = f"{path}: line {n}" + (f" (id {record['id']})" if "id" in record else "")
         check_record(record, fields, "qa" if "question" in fields else "classification", where)
         records.append(record)
