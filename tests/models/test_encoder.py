@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 from pathlib import Path
 
 import hydra
@@ -107,15 +105,11 @@ def test_num_classes_and_vocab_are_validated_too() -> None:
         AttentionClassifier(0, C)
 
 
-def test_constructor_defaults_are_the_config_defaults() -> None:
-    params = inspect.signature(AttentionClassifier).parameters
-    fields = {f.name: f for f in dataclasses.fields(EncoderConfig)}
-    assert set(params) == set(fields)
-    for name, field in fields.items():
-        if field.default is not dataclasses.MISSING:
-            assert params[name].default == field.default, name
+def test_the_model_is_built_from_its_config_and_unknown_parameters_are_one_line() -> None:
     model = AttentionClassifier(V, C)
-    assert model.config == EncoderConfig(V, C)
+    assert model.config == EncoderConfig(V, C)  # the config's defaults, not a restated copy of them
+    with pytest.raises(ConfigError, match="model: mha has no parameter num_head \\(it takes "):
+        AttentionClassifier(V, C, num_head=4)
 
 
 def test_mha_yaml_instantiates_with_top_level_sizes() -> None:

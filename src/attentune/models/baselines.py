@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attentune.errors import ConfigError
+from attentune.models.contract import make_config
 from attentune.models.embeddings import build_token_embedding, check_pretrained_embeddings, init_pretrained
 from attentune.models.heads import Pooler, check_head
 
@@ -110,6 +111,9 @@ class _EmbeddingClassifier(nn.Module):
         self.config = config
         self.embedding = build_token_embedding(config.vocab_size, config.embed_dim, config.pad_token_id)
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embedding
+
     def init_embeddings(self, vocab: dict[str, int]) -> int:
         """Copy in ``config.pretrained_embeddings`` vectors for ``vocab``; returns how many were found."""
         return init_pretrained(self.embedding, vocab, self.config.pretrained_embeddings)
@@ -128,7 +132,7 @@ class BowClassifier(_EmbeddingClassifier):
     config: BowConfig
 
     def __init__(self, vocab_size: int, num_classes: int, **hparams: Any) -> None:
-        cfg = BowConfig(vocab_size=vocab_size, num_classes=num_classes, **hparams)
+        cfg = make_config(BowConfig, "bow", vocab_size=vocab_size, num_classes=num_classes, **hparams)
         super().__init__(cfg)
         self.bigram_embedding = None
         if cfg.bigram_buckets:
@@ -170,7 +174,7 @@ class CNNClassifier(_EmbeddingClassifier):
     config: CNNConfig
 
     def __init__(self, vocab_size: int, num_classes: int, **hparams: Any) -> None:
-        cfg = CNNConfig(vocab_size=vocab_size, num_classes=num_classes, **hparams)
+        cfg = make_config(CNNConfig, "cnn", vocab_size=vocab_size, num_classes=num_classes, **hparams)
         super().__init__(cfg)
         self.convs = nn.ModuleList(nn.Conv1d(cfg.embed_dim, cfg.num_filters, k) for k in cfg.kernel_sizes)
         self.pool = Pooler("max", cfg.num_filters)
@@ -200,7 +204,7 @@ class BiLSTMClassifier(_EmbeddingClassifier):
     config: BiLSTMConfig
 
     def __init__(self, vocab_size: int, num_classes: int, **hparams: Any) -> None:
-        cfg = BiLSTMConfig(vocab_size=vocab_size, num_classes=num_classes, **hparams)
+        cfg = make_config(BiLSTMConfig, "bilstm", vocab_size=vocab_size, num_classes=num_classes, **hparams)
         super().__init__(cfg)
         self.lstm = nn.LSTM(
             cfg.embed_dim,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,7 @@ from torch import Tensor, nn
 
 from attentune.errors import ConfigError
 from attentune.models.attention import ATTENTION_BACKENDS, MultiHeadAttention, dropout, dropout_add, linear
+from attentune.models.contract import make_config
 from attentune.models.embeddings import check_pretrained_embeddings, init_pretrained
 from attentune.models.heads import POOLING_KINDS, ClassificationHead, Pooler, SpanHead, check_head
 from attentune.models.positional import POSITIONAL_KINDS, RotaryEmbedding, build_positional
@@ -180,34 +182,9 @@ class AttentionClassifier(nn.Module):
     `return_attention` an `EncoderOutput` whose attentions hold one (B, H, T, T) tensor per layer.
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        num_classes: int,
-        *,
-        d_model: int = 256,
-        num_heads: int = 8,
-        num_layers: int = 4,
-        ffn_ratio: float = 4.0,
-        dropout: float = 0.1,
-        attention_dropout: float = 0.0,
-        positional: str = "sinusoidal",
-        pooling: str = "mean",
-        max_length: int = 512,
-        pad_token_id: int = 0,
-        head_hidden_dim: int | None = None,
-        bias: bool = True,
-        layer_norm_eps: float = 1e-5,
-        rope_base: float = 10000.0,
-        attention_backend: str = "sdpa",
-        onednn: bool = True,
-        pretrained_embeddings: str | None = None,
-        head: str = "classification",
-    ):
+    def __init__(self, vocab_size: int, num_classes: int, **hparams: Any):
         super().__init__()
-        # every argument is an EncoderConfig field (tests keep names and defaults in sync)
-        kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        self.config = EncoderConfig(**kwargs)
+        self.config = make_config(EncoderConfig, "mha", vocab_size=vocab_size, num_classes=num_classes, **hparams)
         self.encoder = TransformerEncoder(self.config)
         if self.config.head == "span":  # the same body under a span head: start/end logits per token
             self.pooler = None
@@ -239,6 +216,9 @@ class AttentionClassifier(nn.Module):
         if return_attention:
             return EncoderOutput(logits=logits, attentions=attentions)
         return logits
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.encoder.embed_tokens
 
     @torch.no_grad()
     def init_embeddings(self, vocab: dict[str, int]) -> int:

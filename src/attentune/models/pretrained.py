@@ -17,6 +17,7 @@ from torch import nn
 from transformers import BertConfig, BertModel
 
 from attentune.errors import ConfigError
+from attentune.models.contract import make_config
 from attentune.models.encoder import EncoderOutput
 from attentune.models.heads import Pooler, SpanHead, check_head
 
@@ -67,7 +68,9 @@ class MiniLMClassifier(nn.Module):
 
     def __init__(self, vocab_size: int, num_classes: int, **hparams: Any) -> None:
         super().__init__()
-        self.config = cfg = MiniLMConfig(vocab_size=vocab_size, num_classes=num_classes, **hparams)
+        self.config = cfg = make_config(
+            MiniLMConfig, "minilm", vocab_size=vocab_size, num_classes=num_classes, **hparams
+        )
         if torch.get_default_device().type == "meta":
             # Config validation builds models on the meta device, where from_pretrained refuses to run.
             self.encoder = BertModel(BertConfig.from_pretrained(minilm_dir()), add_pooling_layer=False)
@@ -90,6 +93,12 @@ class MiniLMClassifier(nn.Module):
         if self.config.freeze_encoder:
             self.encoder.eval()  # a frozen encoder is a fixed feature extractor: no dropout noise
         return self
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.encoder.get_input_embeddings()
+
+    def init_embeddings(self, vocab: dict[str, int]) -> int:
+        return 0  # pretrained throughout: its own vocabulary's embeddings are already trained
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The mean-pooled sentence embedding (before the head). Shapes: (B, T), (B, T) -> (B, 384)."""
