@@ -42,26 +42,5 @@ class TrainingModule(L.LightningModule):
         scheduler = warmup_decay(optimizer, self.lr_schedule, self.warmup_ratio, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    def on_train_start(self) -> None:
-        """Apply the configured optimiser settings over those restored from a checkpoint.
-
-        A resumed run takes its state (weights, moments, step) from the checkpoint but its settings from
-        its config: Population Based Training continues a trial from another trial's checkpoint with a
-        mutated learning rate or weight decay, which the restored optimiser would otherwise undo. On a
-        fresh run this changes nothing.
-        """
-        settings = dict(getattr(self.optimizer_factory, "keywords", {}))
-        optimizer = self.optimizers(use_pl_optimizer=False)
-        for i, group in enumerate(optimizer.param_groups):
-            for key, value in settings.items():
-                if key in group and not (key == "weight_decay" and i == 1):  # group 1: never decayed
-                    group[key] = tuple(value) if isinstance(group[key], tuple) else value
-        scheduler = self.lr_schedulers()
-        if "lr" in settings and scheduler is not None:
-            scheduler.base_lrs = [settings["lr"]] * len(optimizer.param_groups)
-            for group, factor in zip(optimizer.param_groups, scheduler.lr_lambdas, strict=True):
-                group["initial_lr"] = settings["lr"]
-                group["lr"] = settings["lr"] * factor(scheduler.last_epoch)
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["attentune"] = self.run_info

@@ -19,6 +19,7 @@ from ray.tune.trainable import wrap_function
 from attentune.tasks.train import METRICS_FILE, train
 from attentune.tuning.ddp_trial import run_ddp_trial
 from attentune.tuning.deadline import DeadlinePassed, StopBeforeDeadline, read_deadline, too_late_to_start
+from attentune.tuning.exploit import ConfiguredOptimizer
 from attentune.tuning.reporting import RESUME_FILE, TuneReporter, final_result
 from attentune.tuning.space import apply_params
 
@@ -66,7 +67,7 @@ def run_trial(
         resume_from = trial_dir / RESUME_FILE
         with checkpoint.as_directory() as src:
             shutil.copy2(Path(src) / RESUME_FILE, resume_from)
-    callbacks: list[L.Callback] = [TuneReporter(monitor.metric, monitor.mode, keep_best=own)]
+    callbacks: list[L.Callback] = [TuneReporter(monitor.metric, monitor.mode, keep_best=own), ConfiguredOptimizer()]
     if deadline is not None:
         callbacks.append(StopBeforeDeadline(deadline["deadline"], deadline["finish_s"]))
     try:
