@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from attentune.tasks.cli import run_task
@@ -86,13 +87,47 @@ def test_the_entry_point_refuses_a_family_without_a_span_head_in_one_line(tmp_pa
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: model: bilstm has no span")
 
 
-def test_tune_refuses_qa_in_one_line_until_it_can_search_it(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for extra in ([],):  # (-m: the sweep's budget plan makes the same check before probing)
-        proc = subprocess.run(
-            [sys.executable, "src/tune.py", *extra, "task=qa", "data=squad_synth", f"hydra.sweep.dir={tmp_path}/s",
-             f"hydra.run.dir={tmp_path}/r"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert proc.returncode == 2, proc.stderr[-2000:]
-        assert proc.stderr.strip().splitlines()[-1].startswith("error: task=qa: tune.py does not search it yet")
+def tune_cli(*overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, "src/tune.py", *overrides], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+# QA_TINY's windows, but sizes from the QA search space (max_length 192/256): few batches, small models
+TUNE_QA = [
+    *[o for o in QA_TINY if not o.startswith(("max_length", "task.stride", "task.max_question"))],
+    "model=mha",
+    "num_samples=2",
+    "searcher=random",
+    "scheduler=fifo",
+    "ray.num_cpus=2",
+    "max_concurrent=2",
+    "evaluate_default=false",
+    "budget=null",
+    "selection.seeds=[]",
+]
+
+
+@pytest.mark.ray
+@pytest.mark.slow  # a 2-trial sweep and its leaderboard, about 45 s: make test-slow
+def test_a_qa_sweep_searches_the_qa_space_and_ranks_by_f1_against_the_lexical_reference(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = tune_cli("-m", *TUNE_QA, f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = pd.read_csv(sweep / "mha_squad_synth" / "trials.csv")
+    assert len(trials) == 2 and (trials["status"] == "TERMINATED").all()
+    assert set(trials["param:max_length"]) <= {192, 256}  # the family's `qa:` space, not its classification one
+    assert "param:model.pooling" not in trials
+    assert trials[["val/f1", "test/f1", "test/exact", "test/HasAns_f1"]].notna().all().all()
+    board = pd.read_csv(sweep / "leaderboard.csv").set_index("row")
+    shown = [c for c in board.columns if c.startswith("test/")]
+    assert "best val/f1" in board and shown[:2] == ["test/f1", "test/exact"] and "test/HasAns_f1" in shown
+    assert board.loc["reference", "note"] == "lexical overlap (no learning)"
+    assert board.loc["reference", "test/f1"] > 0.9  # the synthetic set's lexical shortcut, shown next to the models
+
+
+def test_a_qa_search_with_a_budget_says_the_probe_cannot_time_it(tmp_path):
+    proc = tune_cli("task=qa", "data=squad_synth", "model=mha", "budget=10m", f"hydra.run.dir={tmp_path}/r")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: task=qa: the budget probe times classification")

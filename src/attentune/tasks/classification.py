@@ -23,7 +23,7 @@ from attentune.tokenization import Collator
 
 class Classification:
     name = "classification"
-    searchable = True
+    probed = True
     distributed = True
     best = "val/acc_best"
     inputs = ("text",)

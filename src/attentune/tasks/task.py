@@ -35,7 +35,7 @@ class Task(Protocol):
     name: str
     distributed: bool  # whether its runs may train on several processes (DDP)
     best: str  # the best-so-far value its module logs (``metrics.json`` keeps it)
-    searchable: bool  # whether tune.py searches it (search spaces, budget probe)
+    probed: bool  # whether the budget probe (``tasks/probe.py``) can time its runs
 
     def setup(self, cfg: DictConfig, tokenizer_file: Path | None, run_info: dict[str, Any]) -> Setup:
         """Data, tokenizer (trained here, or ``tokenizer_file``'s: another DDP rank's), model and module.
@@ -68,12 +68,13 @@ def tasks() -> dict[str, Task]:
     return {task.name: task for task in (Classification(), QuestionAnswering())}
 
 
-def check_searchable(cfg: DictConfig) -> None:
+def check_probed(cfg: DictConfig) -> None:
+    """Before the budget probe: a task it cannot time is a one-line error (a budget needs a probe)."""
     task = task_of(cfg)
-    if not task.searchable:
+    if not task.probed:
         raise ConfigError(
-            f"task={task.name}: tune.py does not search it yet (its search spaces and the budget probe are "
-            f"classification's); train it with train.py task={task.name}"
+            f"task={task.name}: the budget probe times classification runs only; search it with budget=null "
+            "(num_samples decides) or time_budget_s=<seconds> per study"
         )
 
 

@@ -42,7 +42,8 @@ def test_columns(trials: pd.DataFrame, metric: str) -> list[str]:
     """The test metrics a table shows: ``test_of(metric)`` first, then the task's others (the loss only if it is
     the monitored metric's)."""
     first = test_of(metric)
-    others = sorted(c for c in trials.columns if c.startswith("test/") and c not in (first, "test/loss"))
+    others = [c for c in trials.columns if c.startswith("test/") and c not in (first, "test/loss")]
+    others.sort(key=lambda c: (c[5:6].isupper(), c))  # overall scores before subsets (HasAns_, NoAns_)
     return [first, *others]
 
 

@@ -21,7 +21,7 @@ import logging
 import math
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from ray import tune
 
 from attentune.errors import ConfigError
@@ -51,6 +51,28 @@ def distributions(node: DictConfig | dict | None) -> dict[str, Any]:
     """``{dotted path: {kind: values}}`` -> ``{dotted path: Ray Tune domain}`` (search spaces, PBT mutations)."""
     spec = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node or {}
     return {path: distribution(path, values) for path, values in spec.items()}
+
+
+SEARCH_PARTS = ("space", "derived", "default")
+
+
+def use_task_search(cfg: DictConfig) -> None:
+    """Search the run's task: a family's search config holds its classification ``space``/``derived``/``default``
+    and, for another task, a section of that task's name (``qa:``) whose entries replace them (in place, before
+    anything reads them: ``num_samples`` and the like may be set there too). A family without a section for the
+    task cannot be searched for it."""
+    task = str((cfg.get("task") or {}).get("name", "classification"))
+    if task == "classification":
+        return
+    section = cfg.search.get(task)
+    if section is None:
+        raise ConfigError(f"search: this family's search config has no `{task}:` section (its space for task={task})")
+    replacement = OmegaConf.to_container(section, resolve=False)  # derived entries interpolate each trial's values
+    with open_dict(cfg):
+        for key in (*SEARCH_PARTS, task):
+            cfg.search.pop(key, None)
+        for key, value in replacement.items():
+            cfg.search[key] = value
 
 
 def param_space(search: DictConfig) -> dict[str, Any]:

@@ -16,13 +16,12 @@ from ray.tune.schedulers import HyperBandScheduler, PopulationBasedTraining
 
 from attentune.errors import ConfigError
 from attentune.tasks.build import validate_config
-from attentune.tasks.task import check_searchable
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import concurrent_trials, placement, ray_session, trial_resources, workers_of
 from attentune.tuning.deadline import LearnTrialCosts, write_deadline
 from attentune.tuning.results import KeepTopCheckpoints, empty_trial_table, trial_table
 from attentune.tuning.searchers import make_search_alg, ray_settings_for_deadline
-from attentune.tuning.space import default_point, derived_values, param_space
+from attentune.tuning.space import default_point, derived_values, param_space, use_task_search
 from attentune.tuning.sweep import Claim, claim_budget, release_budget
 from attentune.tuning.trainable import run_trial, trainable
 
@@ -126,8 +125,8 @@ def resolve_resume(resume: Any, output_dir: Path) -> Path | None:
 
 def run_study(cfg: DictConfig) -> dict[str, Any]:
     """Search, write ``trials.csv`` and ``study.json`` under the run dir, return the study summary."""
-    check_searchable(cfg)
     validate_config(cfg)
+    use_task_search(cfg)
     if cfg.num_samples == 0 or cfg.num_samples < -1:  # Ray Tune: -1 = sample until time_budget_s ends the study
         raise ConfigError(f"num_samples={cfg.num_samples}: must be at least 1 (or -1: until time_budget_s)")
     space = param_space(cfg.search)

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from attentune.errors import AttentuneError, ConfigError
 from attentune.tasks.build import apply_example_budget
 from attentune.tasks.probe import probe_run_cost
-from attentune.tasks.task import check_searchable
+from attentune.tasks.task import check_probed
 from attentune.tuning.budget import (
     NO_TIME,
     PLAN_FILE,
@@ -115,7 +115,7 @@ def plan_sweep(config: DictConfig) -> SweepPlan | None:
     varying = [i for i in range(len(jobs[0])) if len({job[i] for job in jobs}) > 1] if jobs else []
     for overrides in jobs:
         job = compose(config_name=config.hydra.job.config_name, overrides=overrides, return_hydra_config=True)
-        check_searchable(job)
+        check_probed(job)
         name = " ".join(overrides[i] for i in varying) or " ".join(overrides) or "default"
         entries.append(probe_study(job, base_training_config(job), job_key(overrides), name))
     selection_s = float(config.budget_policy.selection_share) * budget
@@ -213,6 +213,7 @@ def claim_budget(cfg: DictConfig, base: dict) -> Claim:
         return Claim(None)
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:  # side by side (SLURM jobs)
         budget *= 1 - float(cfg.budget_policy.selection_share)
+    check_probed(cfg)
     entry = probe_study(cfg, base, "", cfg.study_name)
     if entry.skip:
         raise ConfigError(f"{cfg.study_name}: {entry.skip.removeprefix('skipped: ')}")
