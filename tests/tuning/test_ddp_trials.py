@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_tune import TUNE_TINY, tune_cli, user_search_space
+from test_tune import TUNE_TINY, kill_trial_workers, tune_cli, user_search_space
 
 from conftest import REPO
 
@@ -29,6 +29,19 @@ DDP = [
     "trainer.limit_train_batches=40",
     "trainer.limit_val_batches=1.0",
 ]
+
+
+def registered_checkpoints(study: Path) -> list[Path]:
+    """The trials whose Ray Train run has a checkpoint in its snapshot (what a restarted run restores from)."""
+    found = []
+    for snapshot in study.glob("*/ddp/checkpoint_manager_snapshot.json"):
+        try:
+            latest = json.loads(snapshot.read_text()).get("latest_checkpoint_result")
+        except json.JSONDecodeError:  # being written
+            continue
+        if latest and (snapshot.parent / latest["checkpoint_dir_name"] / "resume.ckpt").exists():
+            found.append(snapshot.parents[1])
+    return found
 
 
 def rank_records(trial_dir: Path) -> list[dict]:
@@ -86,17 +99,18 @@ def test_an_interrupted_ddp_trial_resumes_from_its_ray_train_checkpoint(tmp_path
     )
     try:
         deadline = time.time() + 300
-        while not list((first / "study").glob("*/ddp/checkpoint_*/resume.ckpt")):
+        while not registered_checkpoints(first / "study"):  # Ray Train has recorded one (not just written it)
             assert time.time() < deadline and driver.poll() is None, "search ended before it could be killed"
             time.sleep(0.2)
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()
-    finally:  # what the killed driver started (its process group), by group id: nothing broader
+    finally:  # what the killed driver started (its process group), by group id, then its workers by PID
         try:
             os.killpg(driver.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    (interrupted,) = [p.parents[2] for p in (first / "study").glob("*/ddp/checkpoint_*/resume.ckpt")]
+        kill_trial_workers(first / "study")
+    (interrupted,) = registered_checkpoints(first / "study")
     assert not (interrupted / "metrics.json").exists()
 
     resumed = tmp_path / "resumed"

@@ -49,6 +49,25 @@ def tune_cli(*overrides: str, timeout: int = 400, **popen) -> subprocess.Complet
     )
 
 
+def kill_trial_workers(study: Path, timeout_s: float = 30.0) -> None:
+    """SIGKILL the Ray workers that ran the study's trials (and a DDP trial's ranks), by the PIDs their results
+    recorded, each checked to still be a Ray worker: they have process groups of their own, so they outlive a
+    killed driver (and its group) until they notice their raylet is gone."""
+    pids = set()
+    for results in study.glob("*/result.json"):
+        pids |= {json.loads(line)["pid"] for line in results.read_text().splitlines() if line.strip()}
+    pids |= {json.loads(rank.read_text())["pid"] for rank in study.glob("*/ranks/rank*.json")}
+    for pid in pids:
+        try:
+            if b"ray::" in Path(f"/proc/{pid}/cmdline").read_bytes():  # not a PID reused by something else
+                os.kill(pid, signal.SIGKILL)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    end = time.time() + timeout_s
+    while time.time() < end and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        time.sleep(0.2)
+
+
 def trial_configs(run_dir: Path) -> list:
     return [OmegaConf.load(p) for p in sorted((run_dir / "study").glob("*/config.yaml"))]
 
@@ -146,7 +165,6 @@ def test_resume_after_kill_9_keeps_finished_trials(tmp_path):
         while len(list((first / "study").glob("*/metrics.json"))) < 2:
             assert time.time() < deadline and driver.poll() is None, "search ended before it could be killed"
             time.sleep(0.5)
-        done_before = {p.parent.name for p in (first / "study").glob("*/metrics.json")}
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()
     finally:
@@ -155,6 +173,9 @@ def test_resume_after_kill_9_keeps_finished_trials(tmp_path):
             os.killpg(driver.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        kill_trial_workers(first / "study")
+    # only now: a worker mid-trial at the kill could still have finished its trial
+    done_before = {p.parent.name for p in (first / "study").glob("*/metrics.json")}
     assert len(done_before) < 6
     # A new search into the interrupted one's directory would mix with it (and overwrite its tables): refused.
     proc = tune_cli(*args, f"hydra.run.dir={first}")
