@@ -127,8 +127,13 @@ def test_decoding_takes_the_best_valid_span_and_the_threshold_decides_no_answer(
     s2[w.start], e2[w.end] = 1.0, 1.0
     best, _ = decode([ex], [w], [s2], [e2])
     assert best["x"][0] != "" and best["x"][1] < 18.0
-    best, _ = decode([ex], [w], [s], [e], max_answer_tokens=1)
-    assert best["x"][1] < 10.0 or w.start == w.end
+    # a longer span scores more (5 + 5) than a one-token one (5 + 1), but max_answer_tokens=1 allows only the latter
+    s3, e3 = torch.zeros(n), torch.zeros(n)
+    s3[w.start], e3[w.start + 1], e3[w.start] = 5.0, 5.0, 1.0
+    assert decode([ex], [w], [s3], [e3])[0]["x"][1] == 10.0
+    best, _ = decode([ex], [w], [s3], [e3], max_answer_tokens=1)
+    first = w.offsets[w.start]
+    assert best["x"] == (CONTEXT[first[0] : first[1]], 6.0)
     # v2: "" when the no-answer score beats the span's by at least the threshold
     assert answers({"x": ("1889", 2.0)}, {"x": 3.0}, threshold=0.5) == {"x": ""}
     assert answers({"x": ("1889", 2.0)}, {"x": 3.0}, threshold=1.5) == {"x": "1889"}

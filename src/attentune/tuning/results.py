@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,11 @@ def test_of(metric: str) -> str:
     return "test/" + metric.split("/", 1)[-1]
 
 
-def test_columns(trials: pd.DataFrame, metric: str) -> list[str]:
-    """The test metrics a table shows: ``test_of(metric)`` first, then the task's others (the loss only if it is
-    the monitored metric's)."""
+def test_columns(columns: Iterable[str], metric: str) -> list[str]:
+    """Of ``columns`` (the tables' column names), the test metrics to show: ``test_of(metric)`` first, then the
+    task's others (the loss only if it is the monitored metric's)."""
     first = test_of(metric)
-    others = [c for c in trials.columns if c.startswith("test/") and c not in (first, "test/loss")]
+    others = list({c for c in columns if c.startswith("test/") and c not in (first, "test/loss")})
     others.sort(key=lambda c: (c[5:6].isupper(), c))  # overall scores before subsets (HasAns_, NoAns_)
     return [first, *others]
 

@@ -83,7 +83,9 @@ def family_table(studies: list[dict], metric: str, mode: str = "max", references
     by ``metric``; then the studies the budget skipped or whose job failed, with the reason."""
     rows, skipped = [], []
     score = test_of(metric)
-    columns = test_columns(pd.concat([s["trials"] for s in studies] + [pd.DataFrame(references)]), metric)
+    columns = test_columns(
+        [c for s in studies for c in s["trials"].columns] + [k for r in references for k in r], metric
+    )
     for s in studies:
         t = s["trials"]
         if s.get("skipped") or s.get("error"):  # the budget could not fit it, or its job failed (SLURM)
