@@ -127,7 +127,11 @@ def test_a_qa_sweep_searches_the_qa_space_and_ranks_by_f1_against_the_lexical_re
     assert board.loc["reference", "test/f1"] > 0.9  # the synthetic set's lexical shortcut, shown next to the models
 
 
-def test_a_qa_search_with_a_budget_says_the_probe_cannot_time_it(tmp_path):
-    proc = tune_cli("task=qa", "data=squad_synth", "model=mha", "budget=10m", f"hydra.run.dir={tmp_path}/r")
+def test_a_qa_search_budget_is_planned_from_a_probe_of_its_default_trial(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = tune_cli("-m", "task=qa", "data=squad_synth", "model=mha", "budget=5s", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: task=qa: the budget probe times classification")
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert line.startswith("error: budget=5s: no study can run one trial (")
+    assert "one trial needs ≈" in line  # QA's default trial was probed (its windows timed), before any training
+    assert not list(sweep.glob("**/trials.csv"))

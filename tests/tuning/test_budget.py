@@ -79,6 +79,7 @@ COST = RunCost(
     n_val=1000,
     n_test=1000,
     batch_size=32,
+    n_examples=9000,
 )
 
 

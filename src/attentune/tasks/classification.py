@@ -23,7 +23,6 @@ from attentune.tokenization import Collator
 
 class Classification:
     name = "classification"
-    probed = True
     distributed = True
     best = "val/acc_best"
     inputs = ("text",)

@@ -2,7 +2,8 @@
 
 The tuner's budget plan turns these unit costs into the seconds a trial needs (``attentune.tuning.budget``),
 so a sweep's budget follows the user's data size and this machine's speed rather than constants calibrated
-on one dataset.
+on one dataset. The probe builds the run as ``train()`` does (``Task.setup``) and times the task module's own
+``training_step`` and ``validation_step`` on batches of its data module, so every task is timed the same way.
 """
 
 from __future__ import annotations
@@ -11,34 +12,37 @@ import contextlib
 import io
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
+from torch.utils.data import DataLoader
 
-from attentune.data.datamodule import TextDataModule
-from attentune.tasks.build import make_model, resolve_precision
-from attentune.tasks.instantiate import instantiate
-from attentune.tasks.prepare import encoder_of, prepare_data
-from attentune.tokenization import Collator
+from attentune.tasks.build import resolve_precision
+from attentune.tasks.task import task_of
 
-EVAL_BATCH = 256  # TextDataModule's evaluation batch size
 LATENCY_EXAMPLES = 6 * (1 + 64)  # measure_latency: a warm-up and five timed calls at batch 1 and at 64
 
 
 @dataclass
 class RunCost:
-    """Measured unit costs of one run of a config (seconds) and the sizes they multiply."""
+    """Measured unit costs of one run of a config (seconds) and the sizes they multiply.
+
+    An item is what a batch holds: an example for classification, a window of a question and its context for
+    QA (a question with a long context has several); ``n_examples`` counts the training set as
+    ``train_examples`` does.
+    """
 
     setup_s: float  # data, tokenizer training, encoding every split, building the model
-    train_s_per_example: float  # forward + backward + optimiser step, per training example
-    eval_s_per_example: float  # forward only, per validation/test example
+    train_s_per_example: float  # forward + backward + optimiser step, per training item
+    eval_s_per_example: float  # forward only, per validation/test item
     checkpoint_s: float  # writing one full training-state checkpoint (weights + optimiser)
-    n_train: int
+    n_train: int  # training items
     n_val: int
     n_test: int
     batch_size: int
+    n_examples: int  # training examples
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -66,53 +70,69 @@ def _timed_steps(fn, batches: list, min_seconds: float) -> float:
     return (time.perf_counter() - start) / max(done, 1)
 
 
+def _sample(loader: DataLoader, size: int, count: int, rng: random.Random) -> list:
+    """``count`` batches of ``size`` random items of ``loader``'s split, collated as ``loader`` collates them
+    (random, not the length-sorted order of evaluation loaders, so the estimate errs on the slow side)."""
+    items = loader.dataset
+    size = min(size, len(items))
+    return [loader.collate_fn([items[i] for i in rng.sample(range(len(items)), size)]) for _ in range(count)]
+
+
 def probe_run_cost(cfg: DictConfig, threads: int = 1, steps: int = 8, min_seconds: float = 2.0) -> RunCost:
     """Measure ``cfg``'s run on a random sample of its own data with ``threads`` torch threads (a trial's CPUs).
 
     Training steps use the run's batch size, precision (bf16 autocast where the run would use it) and
-    optimiser; evaluation uses full evaluation batches of random (not length-sorted) examples, so the
-    estimate errs on the slow side.
+    optimiser; evaluation uses full evaluation batches of random items.
     """
     rng = random.Random(0)
-    with _threads(threads):
+    with _threads(threads), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*self.log.*")  # the module logs; no Trainer collects it here
         start = time.perf_counter()
-        data = prepare_data(cfg)
-        datamodule = TextDataModule(data.dataset, encoder_of(data.tokenizer), Collator(pad_id=0), encoded=data.encoded)
-        train, val = datamodule.encoded("train"), datamodule.encoded("val")
-        n_test = len(datamodule.encoded("test"))
-        tokenizer = data.tokenizer
-        model = make_model(cfg.model, tokenizer.get_vocab_size(), data.dataset.num_classes, tokenizer.get_vocab())
+        setup = task_of(cfg).setup(cfg, None, {"config": {}})
+        data, module = setup.datamodule, setup.module
+        data.setup("fit")
+        loaders = {"train": data.train_dataloader(), "val": data.val_dataloader(), "test": data.test_dataloader()}
         setup_s = time.perf_counter() - start
+        sizes = {split: len(loader.dataset) for split, loader in loaders.items()}
 
         bf16 = resolve_precision(cfg.trainer.precision, "cpu").startswith("bf16")
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
-        optimizer = instantiate(cfg.optimizer, "optimizer")([p for p in model.parameters() if p.requires_grad])
-        collate = Collator(pad_id=0)
-        bs = min(cfg.batch_size, len(train))
-        train_batches = [collate(rng.sample(train, bs)) for _ in range(steps + 1)]
+        optimizer = module.optimizer_factory([p for p in module.parameters() if p.requires_grad])
+        train_batches = _sample(loaders["train"], cfg.batch_size, steps + 1, rng)
 
         def train_step(batch: dict) -> None:
             with autocast:
-                logits = model(batch["input_ids"], batch["attention_mask"]).float()
-            F.cross_entropy(logits, batch["labels"]).backward()
+                loss = module.training_step(batch, 0)
+            loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
-        model.train()
+        module.train()
+        bs = train_batches[0]["input_ids"].shape[0]
         train_s = _timed_steps(train_step, train_batches, min_seconds) / bs
 
-        eval_bs = min(EVAL_BATCH, len(val))
-        eval_batches = [collate(rng.sample(val, eval_bs)) for _ in range(3)]
+        eval_batches = _sample(loaders["val"], loaders["val"].batch_size, 3, rng)
 
         @torch.inference_mode()
         def eval_step(batch: dict) -> None:
             with autocast:
-                model(batch["input_ids"], batch["attention_mask"])
+                module.validation_step(batch, 0)
 
-        model.eval()
+        module.eval()
+        eval_bs = eval_batches[0]["input_ids"].shape[0]
         eval_s = _timed_steps(eval_step, eval_batches, min_seconds / 2) / eval_bs
 
         start = time.perf_counter()
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, io.BytesIO())
+        torch.save({"model": module.state_dict(), "optimizer": optimizer.state_dict()}, io.BytesIO())
         checkpoint_s = time.perf_counter() - start
-    return RunCost(setup_s, train_s, eval_s, checkpoint_s, len(train), len(val), n_test, cfg.batch_size)
+    return RunCost(
+        setup_s,
+        train_s,
+        eval_s,
+        checkpoint_s,
+        n_train=sizes["train"],
+        n_val=sizes["val"],
+        n_test=sizes["test"],
+        batch_size=cfg.batch_size,
+        n_examples=len(setup.dataset.train),
+    )

@@ -35,7 +35,6 @@ class Task(Protocol):
     name: str
     distributed: bool  # whether its runs may train on several processes (DDP)
     best: str  # the best-so-far value its module logs (``metrics.json`` keeps it)
-    probed: bool  # whether the budget probe (``tasks/probe.py``) can time its runs
 
     def setup(self, cfg: DictConfig, tokenizer_file: Path | None, run_info: dict[str, Any]) -> Setup:
         """Data, tokenizer (trained here, or ``tokenizer_file``'s: another DDP rank's), model and module.
@@ -66,16 +65,6 @@ def tasks() -> dict[str, Task]:
     from attentune.tasks.qa.task import QuestionAnswering
 
     return {task.name: task for task in (Classification(), QuestionAnswering())}
-
-
-def check_probed(cfg: DictConfig) -> None:
-    """Before the budget probe: a task it cannot time is a one-line error (a budget needs a probe)."""
-    task = task_of(cfg)
-    if not task.probed:
-        raise ConfigError(
-            f"task={task.name}: the budget probe times classification runs only; search it with budget=null "
-            "(num_samples decides) or time_budget_s=<seconds> per study"
-        )
 
 
 def task_of(cfg: DictConfig) -> Task:

@@ -26,7 +26,6 @@ from omegaconf import DictConfig, OmegaConf
 from attentune.errors import AttentuneError, ConfigError
 from attentune.tasks.build import apply_example_budget
 from attentune.tasks.probe import probe_run_cost
-from attentune.tasks.task import check_probed
 from attentune.tuning.budget import (
     NO_TIME,
     PLAN_FILE,
@@ -37,7 +36,7 @@ from attentune.tuning.budget import (
     parse_budget,
     too_small,
 )
-from attentune.tuning.space import apply_params, default_point, derived_values
+from attentune.tuning.space import apply_params, default_point, derived_values, use_task_search
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def probe_study(cfg: DictConfig, base: dict, key: str, name: str) -> StudyBudget
     """A study's plan entry: its default trial probed on its data, and what its ``num_samples`` can use."""
     trial = default_trial(cfg, base)
     cost = probe_run_cost(trial, threads=int(cfg.resources.cpu) or 1)
-    apply_example_budget(trial, cost.n_train)
+    apply_example_budget(trial, cost.n_examples)
     entry = StudyBudget(key=key, name=name, weight=float(cfg.search.get("budget_weight", 1.0)), cost=cost.as_dict())
     entry.skip = too_small(cost, trial)
     if entry.skip:
@@ -75,10 +74,11 @@ def probe_study(cfg: DictConfig, base: dict, key: str, name: str) -> StudyBudget
     if cfg.get("time_budget_s") is not None:
         entry.fixed_s = float(cfg.time_budget_s)
     log.info(
-        "budget: %s: a default trial ≈ %.0f s (first report ≈ %.0f s) on %d training examples",
+        "budget: %s: a default trial ≈ %.0f s (first report ≈ %.0f s) on %d training examples (%d batch items)",
         name,
         entry.trial_s,
         entry.first_round_s,
+        cost.n_examples,
         cost.n_train,
     )
     return entry
@@ -115,7 +115,7 @@ def plan_sweep(config: DictConfig) -> SweepPlan | None:
     varying = [i for i in range(len(jobs[0])) if len({job[i] for job in jobs}) > 1] if jobs else []
     for overrides in jobs:
         job = compose(config_name=config.hydra.job.config_name, overrides=overrides, return_hydra_config=True)
-        check_probed(job)
+        use_task_search(job)  # the study searches (and its default trial is) its task's space
         name = " ".join(overrides[i] for i in varying) or " ".join(overrides) or "default"
         entries.append(probe_study(job, base_training_config(job), job_key(overrides), name))
     selection_s = float(config.budget_policy.selection_share) * budget
@@ -213,7 +213,6 @@ def claim_budget(cfg: DictConfig, base: dict) -> Claim:
         return Claim(None)
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:  # side by side (SLURM jobs)
         budget *= 1 - float(cfg.budget_policy.selection_share)
-    check_probed(cfg)
     entry = probe_study(cfg, base, "", cfg.study_name)
     if entry.skip:
         raise ConfigError(f"{cfg.study_name}: {entry.skip.removeprefix('skipped: ')}")
