@@ -6,12 +6,18 @@ import math
 
 import torch
 
+from attentune.tasks.prepare import RunData
 from attentune.tasks.probe import probe_run_cost
 from attentune.tasks.task import task_of
 from conftest import compose_config
 
 QA = ["task=qa", "data=squad_synth", "max_length=96", "task.stride=16", "task.max_question_tokens=32", "batch_size=8"]
 QA_MODEL = ["model=mha", "d_model=16", "heads=2", "layers=1", "tokenizer.vocab_size=500", "trainer.precision=32-true"]
+
+
+def _setup(cfg):
+    data = RunData()
+    return task_of(cfg).setup(cfg, data.prepare(cfg, data.dataset(cfg)), {"config": {}})
 
 
 def _finite_costs(cost) -> bool:
@@ -24,7 +30,7 @@ def test_a_qa_run_is_timed_per_window_and_its_training_set_counted_in_questions(
     threads = torch.get_num_threads()
     cost = probe_run_cost(cfg, steps=2, min_seconds=0.1)
     assert torch.get_num_threads() == threads  # the probe's thread count does not leak into the caller
-    setup = task_of(cfg).setup(cfg, None, {"config": {}})
+    setup = _setup(cfg)
     windows = {split: len(setup.datamodule.windows(split)) for split in ("train", "val", "test")}
     # items are windows (what a batch holds and a round pays for); 96-token windows split most contexts
     assert (cost.n_train, cost.n_val, cost.n_test) == (windows["train"], windows["val"], windows["test"])
@@ -35,6 +41,6 @@ def test_a_qa_run_is_timed_per_window_and_its_training_set_counted_in_questions(
 def test_a_classification_run_counts_texts(cfg_train):
     cfg = cfg_train()
     cost = probe_run_cost(cfg, steps=2, min_seconds=0.1)
-    dataset = task_of(cfg).setup(cfg, None, {"config": {}}).dataset
+    dataset = _setup(cfg).dataset
     assert cost.n_train == cost.n_examples == len(dataset.train) and cost.n_test == len(dataset.test)
     assert _finite_costs(cost)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from attentune.data.builtin import load_sms_spam
-from attentune.tasks import reference
-from attentune.tasks.reference import tfidf_reference
+from attentune.tasks.classification import reference
+from attentune.tasks.classification.reference import tfidf_reference
 
 
 def test_reference_is_strong_on_real_data_and_reports_the_trials_columns():

@@ -69,7 +69,7 @@ def test_a_metric_to_minimise_ranks_the_lowest_first_and_reports_its_test_counte
     assert list(seed_table(runs, "val/loss", "max")["study"]) == ["s1", "s2"]
     # a winner whose test loss is higher than a default's is worse, not "below" it
     families = board.assign(row=["default", "best"])
-    (note,) = verdict(families, 0.70, "a", score="test/loss", mode="min")
+    (note,) = verdict(families, 0.70, "a", "test/loss", mode="min")
     assert "scores test/loss 0.7000, worse than a default configuration (b's default configuration) at 0.6000" in note
 
 
@@ -171,11 +171,11 @@ def test_the_report_says_when_the_winner_is_below_the_reference_or_a_default_and
             {"study": "mha_mr", "row": "default", "test/acc": 0.80, "note": ""},
         ]
     )
-    (below,) = verdict(families, 0.8250, "minilm_mr trial t1, mean of 3 seeds")
+    (below,) = verdict(families, 0.8250, "minilm_mr trial t1, mean of 3 seeds", "test/acc")
     assert "below a default configuration (minilm_mr's default configuration) at 0.8259" in below
     # the same configuration: its seeds' mean and its one trial differ by seed noise only
-    (same,) = verdict(families, 0.8250, "minilm_mr trial t1, mean of 3 seeds", default_of="minilm_mr")
+    (same,) = verdict(families, 0.8250, "minilm_mr trial t1, mean of 3 seeds", "test/acc", "minilm_mr")
     assert "is minilm_mr's default configuration; its one trial scored test/acc 0.8259" in same
-    reference, default = verdict(families, 0.79, "bow_mr trial b1")
+    reference, default = verdict(families, 0.79, "bow_mr trial b1", "test/acc")
     assert "below the reference (TF-IDF) at 0.8051" in reference and "at 0.8259" in default
-    assert verdict(families, 0.83, "bow_mr trial b1") == []
+    assert verdict(families, 0.83, "bow_mr trial b1", "test/acc") == []

@@ -1,5 +1,2 @@
-"""LightningModules, one per task family."""
-
-from attentune.lit.classification import ClassificationModule
-
-__all__ = ["ClassificationModule"]
+"""What every task's LightningModule shares (``base.TrainingModule``) and the learning-rate schedules; each task's
+own module lives with its task (``tasks/classification/module.py``, ``tasks/qa/module.py``)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 from tokenizers import Tokenizer
 from torch import nn
@@ -133,6 +134,20 @@ def apply_example_budget(cfg: DictConfig, train_size: int) -> None:
     if passes < 1:
         rounds = cfg.get("rounds_per_epoch") or 1
         cfg.trainer.limit_train_batches = passes / rounds
+
+
+def finish_wandb(trainer: L.Trainer, metrics: dict) -> None:
+    """Close the run's W&B run (Lightning leaves it open), with ``metrics`` (test, size, latency) in its summary.
+
+    A failure here is logged, never raised: the run's results (and any exception of its own) matter more.
+    """
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:  # never start a run to close it
+            try:
+                logger.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+                logger.experiment.finish()
+            except Exception as e:  # noqa: BLE001
+                log.warning("closing the W&B run failed: %s: %s", type(e).__name__, e)
 
 
 def make_trainer(cfg: DictConfig, extra_callbacks: list[L.Callback] = (), **overrides: Any) -> L.Trainer:

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from attentune.tasks.build import resolve_precision
+from attentune.tasks.prepare import RunData
 from attentune.tasks.task import task_of
 
 LATENCY_EXAMPLES = 6 * (1 + 64)  # measure_latency: a warm-up and five timed calls at batch 1 and at 64
@@ -78,20 +79,28 @@ def _sample(loader: DataLoader, size: int, count: int, rng: random.Random) -> li
     return [loader.collate_fn([items[i] for i in rng.sample(range(len(items)), size)]) for _ in range(count)]
 
 
-def probe_run_cost(cfg: DictConfig, threads: int = 1, steps: int = 8, min_seconds: float = 2.0) -> RunCost:
+def probe_run_cost(
+    cfg: DictConfig, threads: int = 1, steps: int = 8, min_seconds: float = 2.0, data: RunData | None = None
+) -> RunCost:
     """Measure ``cfg``'s run on a random sample of its own data with ``threads`` torch threads (a trial's CPUs).
 
     Training steps use the run's batch size, precision (bf16 autocast where the run would use it) and
-    optimiser; evaluation uses full evaluation batches of random items.
+    optimiser; evaluation uses full evaluation batches of random items. ``data``: as for ``train()``.
     """
     rng = random.Random(0)
     with _threads(threads), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*self.log.*")  # the module logs; no Trainer collects it here
         start = time.perf_counter()
-        setup = task_of(cfg).setup(cfg, None, {"config": {}})
-        data, module = setup.datamodule, setup.module
-        data.setup("fit")
-        loaders = {"train": data.train_dataloader(), "val": data.val_dataloader(), "test": data.test_dataloader()}
+        data = data or RunData()
+        dataset = data.dataset(cfg)
+        setup = task_of(cfg).setup(cfg, data.prepare(cfg, dataset), {"config": {}})
+        datamodule, module = setup.datamodule, setup.module
+        datamodule.setup("fit")
+        loaders = {
+            "train": datamodule.train_dataloader(),
+            "val": datamodule.val_dataloader(),
+            "test": datamodule.test_dataloader(),
+        }
         setup_s = time.perf_counter() - start
         sizes = {split: len(loader.dataset) for split, loader in loaders.items()}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import lightning as L
@@ -18,6 +17,7 @@ from tokenizers import Tokenizer
 
 from attentune.errors import ConfigError
 from attentune.tasks.instantiate import instantiate
+from attentune.tasks.prepare import PreparedData
 
 
 @dataclass
@@ -36,8 +36,8 @@ class Task(Protocol):
     distributed: bool  # whether its runs may train on several processes (DDP)
     best: str  # the best-so-far value its module logs (``metrics.json`` keeps it)
 
-    def setup(self, cfg: DictConfig, tokenizer_file: Path | None, run_info: dict[str, Any]) -> Setup:
-        """Data, tokenizer (trained here, or ``tokenizer_file``'s: another DDP rank's), model and module.
+    def setup(self, cfg: DictConfig, data: PreparedData, run_info: dict[str, Any]) -> Setup:
+        """The data module over ``data`` (the run's dataset and tokenizer), the model and the module.
         ``run_info`` (the config) is completed with what a checkpoint needs to rebuild the model."""
         ...
 
@@ -61,7 +61,7 @@ class Task(Protocol):
 
 
 def tasks() -> dict[str, Task]:
-    from attentune.tasks.classification import Classification  # the tasks import this module's Setup
+    from attentune.tasks.classification.task import Classification  # the tasks import this module's Setup
     from attentune.tasks.qa.task import QuestionAnswering
 
     return {task.name: task for task in (Classification(), QuestionAnswering())}

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from attentune.errors import ConfigError
-from attentune.tasks.build import apply_example_budget, make_trainer, to_plain, validate_config
+from attentune.tasks.build import apply_example_budget, finish_wandb, make_trainer, to_plain, validate_config
 from attentune.tasks.distributed import end_process_group, refuse_relaunch_under_multirun, wait_for
 from attentune.tasks.latency import measure_latency
-from attentune.tasks.prepare import load_dataset
+from attentune.tasks.prepare import RunData
 from attentune.tasks.task import task_of
 from attentune.tokenization import Collator
 
@@ -31,21 +30,25 @@ def train(
     callbacks: list[L.Callback] | None = None,
     resume_from: str | Path | None = None,
     trainer_args: dict | None = None,
+    data: RunData | None = None,
 ) -> dict[str, float]:
     """Train, test the best checkpoint, write the run directory; return the metrics.
 
     The run directory (``cfg.paths.output_dir``) ends up holding ``config.yaml``, ``tokenizer.json``,
     ``checkpoints/best.ckpt`` and ``metrics.json``. ``callbacks`` are added to the configured ones
     (the tuner adds its reporter); ``resume_from`` continues from a full training-state checkpoint;
-    ``trainer_args`` replace the configured Trainer arguments (a DDP trial's Ray Train strategy and environment).
+    ``trainer_args`` replace the configured Trainer arguments (a DDP trial's Ray Train strategy and environment);
+    ``data`` is where the dataset and tokenizer come from (a tuning worker's memo).
     """
     out = Path(cfg.paths.output_dir)
     if (out / METRICS_FILE).exists():
         raise ConfigError(f"paths.output_dir: {out} already holds a finished run; choose another hydra.run.dir")
     validate_config(cfg)
     task = task_of(cfg)
+    data = data or RunData()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    apply_example_budget(cfg, len(load_dataset(cfg).train))
+    dataset = data.dataset(cfg)
+    apply_example_budget(cfg, len(dataset.train))
     trainer = make_trainer(cfg, extra_callbacks=callbacks or [], **(trainer_args or {}))
     refuse_relaunch_under_multirun(trainer)
     writer = trainer.is_global_zero  # DDP: rank 0 alone trains the tokenizer and writes the run directory
@@ -53,75 +56,57 @@ def train(
     if trainer.world_size > 1 and not task.distributed:
         raise ConfigError(f"task={task.name} trains in one process (trainer.devices=1, no trial.workers)")
     run_info = {"config": to_plain(cfg)}
-    setup = task.setup(cfg, None if writer else wait_for(out / TOKENIZER_FILE), run_info)
+    prepared = data.prepare(cfg, dataset, None if writer else wait_for(out / TOKENIZER_FILE))
+    setup = task.setup(cfg, prepared, run_info)
     datamodule, module, model = setup.datamodule, setup.module, setup.module.model
     if writer:
         out.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, out / "config.yaml", resolve=True)
         setup.tokenizer.save(str(out / TOKENIZER_FILE))
 
-    metrics: dict = {}
-    try:
-        start = time.perf_counter()
-        # Our own full-state checkpoint (optimizer, loops, callbacks): not a weights-only file.
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=False if resume_from else None)
-        train_seconds = time.perf_counter() - start
-        val_best = trainer.callback_metrics.get(task.best)  # the module's own best of its headline metric
+    start = time.perf_counter()
+    # Our own full-state checkpoint (optimizer, loops, callbacks): not a weights-only file.
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=False if resume_from else None)
+    train_seconds = time.perf_counter() - start
+    val_best = trainer.callback_metrics.get(task.best)  # the module's own best of its headline metric
 
-        checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
-        best_path = checkpoint.best_model_path if checkpoint else ""
-        if best_path and not Path(best_path).resolve().is_relative_to(out.resolve()):
-            best_path = ""  # restored from another run's checkpoint (PBT) and no better epoch of our own
-        own_score = checkpoint.best_model_score if checkpoint and best_path else None
-        best_score = own_score if own_score is not None else val_best
-        if best_score is None and resume_from:  # resumed at the last epoch: nothing trained, score the weights
-            (validated,) = trainer.validate(module, datamodule=datamodule, verbose=False)
-            best_score = validated.get(cfg.monitor.metric)
-            val_best = validated.get(task.best.removesuffix("_best"))
-        # fast_dev_run and checkpoint-less configs test the final weights.
-        fitted = trainer
-        if trainer.world_size > 1:
-            end_process_group()
-            if not writer:
-                return {}
-            # rank 0 tests alone: every test example once (a distributed sampler pads the shards)
-            trainer = make_trainer(cfg, devices=1, num_nodes=1, strategy="auto", callbacks=[], logger=trainer.loggers)
-        (test_metrics,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True)
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    best_path = checkpoint.best_model_path if checkpoint else ""
+    own_score = checkpoint.best_model_score if checkpoint and best_path else None
+    best_score = own_score if own_score is not None else val_best
+    if best_score is None and resume_from:  # resumed at the last epoch: nothing trained, score the weights
+        (validated,) = trainer.validate(module, datamodule=datamodule, verbose=False)
+        best_score = validated.get(cfg.monitor.metric)
+        val_best = validated.get(task.best.removesuffix("_best"))
+    # fast_dev_run and checkpoint-less configs test the final weights.
+    fitted = trainer
+    if trainer.world_size > 1:
+        end_process_group()
+        if not writer:
+            return {}
+        # rank 0 tests alone: every test example once (a distributed sampler pads the shards)
+        trainer = make_trainer(cfg, devices=1, num_nodes=1, strategy="auto", callbacks=[], logger=trainer.loggers)
+    (test_metrics,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True)
 
-        metrics = {
-            **{k: float(v) for k, v in test_metrics.items()},
-            task.best: float(val_best) if val_best is not None else float("nan"),
-            # The monitored metric at the best checkpoint (the tuner ranks trials by it).
-            f"{cfg.monitor.metric}_best": float(best_score) if best_score is not None else float("nan"),
-            "num_params": sum(p.numel() for p in model.parameters()),
-            "train_seconds": round(train_seconds, 3),
-            "epochs": fitted.current_epoch,
-            "device": str(fitted.strategy.root_device),  # latency and train time depend on it
-            "processes": fitted.world_size,
-            "train_tokens": datamodule.num_tokens("train"),
-            "best_checkpoint": best_path,
-        }
-        if cfg.get("latency"):
-            metrics |= measure_latency(model, setup.latency_examples(), Collator(pad_id=0), cfg.latency.batch_sizes)
-    finally:  # also when Ray stops the trial (SystemExit in its thread): the next run here starts its own
-        _finish_wandb(trainer, metrics)
+    metrics = {
+        **{k: float(v) for k, v in test_metrics.items()},
+        task.best: float(val_best) if val_best is not None else float("nan"),
+        # The monitored metric at the best checkpoint (the tuner ranks trials by it).
+        f"{cfg.monitor.metric}_best": float(best_score) if best_score is not None else float("nan"),
+        "num_params": sum(p.numel() for p in model.parameters()),
+        "train_seconds": round(train_seconds, 3),
+        "epochs": fitted.current_epoch,
+        "device": str(fitted.strategy.root_device),  # latency and train time depend on it
+        "processes": fitted.world_size,
+        "train_tokens": datamodule.num_tokens("train"),
+        "best_checkpoint": best_path,
+    }
+    if cfg.get("latency"):
+        metrics |= measure_latency(model, setup.latency_examples(), Collator(pad_id=0), cfg.latency.batch_sizes)
+    finish_wandb(trainer, metrics)
     write_json(out / METRICS_FILE, metrics)
     log.info("metrics: %s", json.dumps(metrics))
     return metrics
-
-
-def _finish_wandb(trainer: L.Trainer, metrics: dict) -> None:
-    """Close the run's W&B run, with the final numbers (test, size, latency) in its summary.
-
-    Called from a ``finally``: a failure here is logged, never raised over the run's own exception.
-    """
-    for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:  # never start a run to close it
-            try:
-                logger.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, int | float)})
-                logger.experiment.finish()
-            except Exception as e:  # noqa: BLE001
-                log.warning("closing the W&B run failed: %s: %s", type(e).__name__, e)
 
 
 def write_json(path: Path, data: dict) -> None:

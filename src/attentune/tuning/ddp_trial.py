@@ -28,7 +28,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from attentune.tasks.build import to_plain
 from attentune.tasks.train import train, write_json
 from attentune.tuning.deadline import DeadlinePassed, StopBeforeDeadline
-from attentune.tuning.reporting import RESUME_FILE, TuneReporter, final_result
+from attentune.tuning.reporting import RESUME_FILE, CloseRunWhenStopped, TuneReporter, final_result
 
 TRAIN_RUN = "ddp"  # the Train run's directory (checkpoints, state) in the trial's directory
 RANKS_DIR = "ranks"  # rank<r>.json: what each rank trained, and where
@@ -70,7 +70,7 @@ def train_rank(config: dict) -> None:
     torch.set_num_threads(max(1, int(resources["cpu"])))
     on_gpu = bool(resources["gpu"]) and torch.cuda.is_available()
 
-    callbacks = [TuneReporter(cfg.monitor.metric, cfg.monitor.mode, report=report_to_train)]
+    callbacks = [TuneReporter(cfg.monitor.metric, cfg.monitor.mode, report=report_to_train), CloseRunWhenStopped()]
     if deadline is not None:
         callbacks.append(StopBeforeDeadline(deadline["deadline"], deadline["finish_s"]))
     trainer_args = {

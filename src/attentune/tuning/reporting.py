@@ -12,6 +12,8 @@ import ray
 from lightning.pytorch.callbacks import Checkpoint
 from ray import tune
 
+from attentune.tasks.build import finish_wandb
+
 RESUME_FILE = "resume.ckpt"  # the full training state a paused or interrupted trial continues from
 
 
@@ -56,6 +58,18 @@ class TuneReporter(Checkpoint):
         with tempfile.TemporaryDirectory() as tmp:
             trainer.save_checkpoint(Path(tmp) / RESUME_FILE)  # DDP: every rank calls it, rank 0 writes
             self.report(report, tmp if trainer.is_global_zero else None)
+
+
+class CloseRunWhenStopped(L.Callback):
+    """Close the run's W&B run when the trial is stopped mid-training.
+
+    Ray stops a function trial (a scheduler's STOP or PAUSE, the end of a study) by raising ``SystemExit`` in its
+    training thread at its next report; Lightning then calls ``on_exception`` and re-raises, and ``train()`` never
+    reaches its own close. A reused worker's next trial would otherwise log into the stopped trial's W&B run.
+    """
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        finish_wandb(trainer, {})
 
 
 Report = Callable[[dict, "str | None"], None]  # (metrics, directory of the checkpoint or None)

@@ -145,8 +145,8 @@ def verdict(
     families: pd.DataFrame,
     winner_test: float | None,
     winner: str | None,
+    score: str,
     default_of: str | None = None,
-    score: str = "test/acc",
     mode: str = "max",
 ) -> list[str]:
     """Plain sentences for the report when the winner's test score is below the reference or a default row.
@@ -375,7 +375,7 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     if winner_dir is not None and (winner_dir / "checkpoints" / "best.ckpt").exists():
         copy_winner(winner_dir, out / "best")
     default_of = winner_trial["study"] if winner_trial is not None and _flag(winner_trial.get("default")) else None
-    notes = verdict(families, winner_test, winner, default_of, score, mode) + ([budget_note] if budget_note else [])
+    notes = verdict(families, winner_test, winner, score, default_of, mode) + ([budget_note] if budget_note else [])
     write_leaderboard(
         families, seeds, out, [f"Winner: {winner}, {score} {winner_test:.4f}." if winner else "No winner."] + notes
     )

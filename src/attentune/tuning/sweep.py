@@ -36,6 +36,7 @@ from attentune.tuning.budget import (
     parse_budget,
     too_small,
 )
+from attentune.tuning.memo import MemoizedRunData
 from attentune.tuning.space import apply_params, default_point, derived_values, use_task_search
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def default_trial(cfg: DictConfig, base: dict) -> DictConfig:
 def probe_study(cfg: DictConfig, base: dict, key: str, name: str) -> StudyBudget:
     """A study's plan entry: its default trial probed on its data, and what its ``num_samples`` can use."""
     trial = default_trial(cfg, base)
-    cost = probe_run_cost(trial, threads=int(cfg.resources.cpu) or 1)
+    cost = probe_run_cost(trial, threads=int(cfg.resources.cpu) or 1, data=MemoizedRunData())
     apply_example_budget(trial, cost.n_examples)
     entry = StudyBudget(key=key, name=name, weight=float(cfg.search.get("budget_weight", 1.0)), cost=cost.as_dict())
     entry.skip = too_small(cost, trial)

@@ -19,8 +19,9 @@ from ray.tune.trainable import wrap_function
 from attentune.tasks.train import METRICS_FILE, train
 from attentune.tuning.ddp_trial import run_ddp_trial
 from attentune.tuning.deadline import DeadlinePassed, StopBeforeDeadline, read_deadline, too_late_to_start
-from attentune.tuning.exploit import ConfiguredOptimizer
-from attentune.tuning.reporting import RESUME_FILE, TuneReporter, final_result
+from attentune.tuning.exploit import AdoptedCheckpoint, ConfiguredOptimizer
+from attentune.tuning.memo import MemoizedRunData
+from attentune.tuning.reporting import RESUME_FILE, CloseRunWhenStopped, TuneReporter, final_result
 from attentune.tuning.space import apply_params
 
 STOP_WAIT_S = 30  # how long a stopped trial may take to close its run (W&B) before its worker exits
@@ -67,11 +68,12 @@ def run_trial(
         resume_from = trial_dir / RESUME_FILE
         with checkpoint.as_directory() as src:
             shutil.copy2(Path(src) / RESUME_FILE, resume_from)
-    callbacks: list[L.Callback] = [TuneReporter(monitor.metric, monitor.mode, keep_best=own), ConfiguredOptimizer()]
+    callbacks: list[L.Callback] = [TuneReporter(monitor.metric, monitor.mode, keep_best=own), CloseRunWhenStopped()]
+    callbacks += [ConfiguredOptimizer()] if own else [ConfiguredOptimizer(), AdoptedCheckpoint()]
     if deadline is not None:
         callbacks.append(StopBeforeDeadline(deadline["deadline"], deadline["finish_s"]))
     try:
-        metrics = train(cfg, callbacks=callbacks, resume_from=resume_from)
+        metrics = train(cfg, callbacks=callbacks, resume_from=resume_from, data=MemoizedRunData())
     except DeadlinePassed:  # never validated: like a trial that started too late, not a row of trials.csv
         return
     if deadline is not None:

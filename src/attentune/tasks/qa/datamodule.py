@@ -20,12 +20,14 @@ class QADataModule(L.LightningDataModule):
         batch_size: int = 32,
         eval_batch_size: int = 64,
         max_question_tokens: int = 64,
+        encoded: dict | None = None,
     ) -> None:
         super().__init__()
         self.dataset, self.tokenizer = dataset, tokenizer
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.max_question_tokens = max_question_tokens
-        self._windows: dict[str, list[Window]] = {}
+        # ``encoded``: a dict to fill (or already filled) by split name, shared with other runs of these settings
+        self._windows: dict[str, list[Window]] = {} if encoded is None else encoded
 
     def examples(self, split: str) -> list[QAExample]:
         return self.dataset.splits()[split]

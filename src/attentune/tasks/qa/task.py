@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -12,7 +11,7 @@ from tokenizers import Tokenizer
 
 from attentune.errors import ConfigError, DataError
 from attentune.tasks.build import make_model
-from attentune.tasks.prepare import prepare_data
+from attentune.tasks.prepare import PreparedData
 from attentune.tasks.qa.baseline import lexical_reference
 from attentune.tasks.qa.data import QADataset, QAExample
 from attentune.tasks.qa.datamodule import QADataModule
@@ -28,13 +27,16 @@ class QuestionAnswering:
     best = "val/f1_best"
     inputs = ("question", "context")
 
-    def setup(self, cfg: DictConfig, tokenizer_file: Path | None, run_info: dict[str, Any]) -> Setup:
-        data = prepare_data(cfg, tokenizer_file)
+    def setup(self, cfg: DictConfig, data: PreparedData, run_info: dict[str, Any]) -> Setup:
         dataset, tokenizer = data.dataset, data.tokenizer
         if not isinstance(dataset, QADataset):
             raise ConfigError(f"task=qa: data={dataset.name} is not question answering data (data=squad, squad_synth)")
         datamodule = QADataModule(
-            dataset, _windows(cfg, tokenizer), cfg.batch_size, max_question_tokens=cfg.task.max_question_tokens
+            dataset,
+            _windows(cfg, tokenizer),
+            cfg.batch_size,
+            max_question_tokens=cfg.task.max_question_tokens,
+            encoded=data.encoded,
         )
         model = make_model(cfg.model, tokenizer.get_vocab_size(), 2, tokenizer.get_vocab())
         run_info |= {"tokenizer": tokenizer.to_str(), "dataset": dataset.name, "no_answer": dataset.has_unanswerable}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,10 +12,10 @@ from tokenizers import Tokenizer
 from attentune.data.datamodule import TextDataModule
 from attentune.data.types import Split, TextDataset
 from attentune.errors import DataError
-from attentune.lit import ClassificationModule
 from attentune.tasks.build import make_model
-from attentune.tasks.prepare import encoder_of, prepare_data
-from attentune.tasks.reference import tfidf_reference
+from attentune.tasks.classification.module import ClassificationModule
+from attentune.tasks.classification.reference import tfidf_reference
+from attentune.tasks.prepare import PreparedData, encoder_of
 from attentune.tasks.task import Setup, optimizer_args
 from attentune.tokenization import Collator
 
@@ -27,8 +26,7 @@ class Classification:
     best = "val/acc_best"
     inputs = ("text",)
 
-    def setup(self, cfg: DictConfig, tokenizer_file: Path | None, run_info: dict[str, Any]) -> Setup:
-        data = prepare_data(cfg, tokenizer_file)
+    def setup(self, cfg: DictConfig, data: PreparedData, run_info: dict[str, Any]) -> Setup:
         dataset, tokenizer = data.dataset, data.tokenizer
         if not isinstance(dataset, TextDataset):
             raise DataError(f"task=classification: data={dataset.name} has no labels (task=qa for QA data)")

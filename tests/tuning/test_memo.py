@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from attentune.tasks.prepare import prepare_data
 from attentune.tasks.train import train
+from attentune.tuning.memo import MemoizedRunData
+from conftest import compose_config
+
+
+def prepare_data(cfg):
+    """What a trial's ``train(cfg, data=MemoizedRunData())`` prepares."""
+    data = MemoizedRunData()
+    return data.prepare(cfg, data.dataset(cfg))
 
 
 def test_runs_on_the_same_data_settings_share_tokenizer_and_encoding(cfg_train, tmp_path):
     first = cfg_train(output_dir=tmp_path / "a")
-    train(first)
+    train(first, data=MemoizedRunData())
     data = prepare_data(first)
     assert set(data.encoded) == {"train", "val", "test"}  # filled by the run's DataModule
 
@@ -28,3 +35,10 @@ def test_a_rewritten_data_file_is_read_again(cfg_train, tmp_path):
     path.write_text("text,label\n" + "".join(f"great {i},pos\nawful {i},neg\n" for i in range(30)))
     again = prepare_data(cfg_train("data=csv", f"data.path={path}"))
     assert again is not first and len(again.dataset.train) > len(first.dataset.train)
+
+
+def test_qa_windows_are_shared_only_between_runs_of_the_same_task_settings(tmp_path):
+    qa = ["task=qa", "data=squad_synth", "model=mha", "max_length=96", "task.max_question_tokens=32"]
+    first = prepare_data(compose_config("train", [*qa, "task.stride=16"], tmp_path))
+    assert prepare_data(compose_config("train", [*qa, "task.stride=16", "model.dropout=0.3"], tmp_path)) is first
+    assert prepare_data(compose_config("train", [*qa, "task.stride=32"], tmp_path)) is not first  # other windows
