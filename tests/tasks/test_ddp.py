@@ -10,6 +10,7 @@ import sys
 
 import pandas as pd
 import pytest
+from test_qa_train import FAMILY, QA_TINY
 
 from conftest import REPO, TINY
 
@@ -75,3 +76,19 @@ def test_ddp_without_early_stopping_and_with_a_progress_bar_does_not_hang(tmp_pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs"] == 3 and metrics["processes"] == 2 and (run / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_qa_ddp_ranks_validate_shards_and_score_the_whole_split_as_one_process_does(tmp_path):
+    run = tmp_path / "run"
+    args = [o for o in QA_TINY if "limit_val_batches" not in o] + FAMILY["mha"]  # the whole validation split
+    proc = cli("src/train.py", *args, "trainer=ddp", "trainer.devices=2", f"hydra.run.dir={run}", timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["processes"] == 2
+    # each rank decoded every rank's windows: the val F1 logged in DDP is the best checkpoint's F1 on the whole
+    # validation split, as one process scores it (with the no-answer threshold that validation chose)
+    ckpt = run / "checkpoints" / "best.ckpt"
+    ev = cli("src/evaluate.py", f"ckpt_path={ckpt}", "split=val", f"hydra.run.dir={tmp_path / 'ev'}", timeout=300)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    scored = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["val/f1_best"] == pytest.approx(scored["val/f1"], abs=1e-6)

@@ -33,7 +33,6 @@ class Setup:
 
 class Task(Protocol):
     name: str
-    distributed: bool  # whether its runs may train on several processes (DDP)
     best: str  # the best-so-far value its module logs (``metrics.json`` keeps it)
 
     def setup(self, cfg: DictConfig, data: PreparedData, run_info: dict[str, Any]) -> Setup:

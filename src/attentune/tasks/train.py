@@ -53,8 +53,6 @@ def train(
     refuse_relaunch_under_multirun(trainer)
     writer = trainer.is_global_zero  # DDP: rank 0 alone trains the tokenizer and writes the run directory
 
-    if trainer.world_size > 1 and not task.distributed:
-        raise ConfigError(f"task={task.name} trains in one process (trainer.devices=1, no trial.workers)")
     run_info = {"config": to_plain(cfg)}
     prepared = data.prepare(cfg, dataset, None if writer else wait_for(out / TOKENIZER_FILE))
     setup = task.setup(cfg, prepared, run_info)

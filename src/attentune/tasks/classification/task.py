@@ -22,7 +22,6 @@ from attentune.tokenization import Collator
 
 class Classification:
     name = "classification"
-    distributed = True
     best = "val/acc_best"
     inputs = ("text",)
 

@@ -23,7 +23,6 @@ from attentune.tasks.task import Setup, optimizer_args
 
 class QuestionAnswering:
     name = "qa"
-    distributed = False  # validation decodes all windows of an example together: one process for now
     best = "val/f1_best"
     inputs = ("question", "context")
 

@@ -20,6 +20,7 @@ from attentune.tasks.qa.data import QAExample
 
 @dataclass(frozen=True)
 class Window:
+    index: int  # its position among the split's windows (DDP ranks validate shards: decoding reassembles them)
     example: int  # index of its example in the split
     input_ids: list[int]
     type_ids: list[int]  # 0: [CLS] and the question, 1: the context (segment ids, for models that have them)
@@ -51,7 +52,8 @@ def encode_windows(tokenizer: Tokenizer, examples: Sequence[QAExample], max_ques
         for part in [enc, *enc.overflowing]:
             offsets = [o if s == 1 else None for o, s in zip(part.offsets, part.sequence_ids, strict=True)]
             start, end = _answer_tokens(offsets, answer)
-            windows.append(Window(i, part.ids, [int(s == 1) for s in part.sequence_ids], offsets, start, end))
+            types = [int(s == 1) for s in part.sequence_ids]
+            windows.append(Window(len(windows), i, part.ids, types, offsets, start, end))
     return windows
 
 
@@ -79,7 +81,8 @@ def _answer_tokens(offsets: list[tuple[int, int] | None], answer: tuple[int, int
 
 
 def collate_windows(windows: Sequence[Window], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """A batch of windows, padded to its longest: input_ids, attention_mask, token_type_ids, start/end positions."""
+    """A batch of windows, padded to its longest: input_ids, attention_mask, token_type_ids, start/end positions,
+    and each window's ``index``."""
     width = max(len(w.input_ids) for w in windows)
     ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
     types = torch.zeros((len(windows), width), dtype=torch.long)
@@ -95,4 +98,5 @@ def collate_windows(windows: Sequence[Window], pad_id: int = 0) -> dict[str, tor
         "token_type_ids": types,
         "start_positions": torch.tensor([w.start for w in windows]),
         "end_positions": torch.tensor([w.end for w in windows]),
+        "index": torch.tensor([w.index for w in windows]),
     }
