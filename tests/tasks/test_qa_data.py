@@ -103,12 +103,13 @@ def test_an_answer_across_a_window_edge_is_whole_in_a_later_window_and_maps_back
     holding = [w for w in windows if w.start]
     assert holding  # some window holds the answer whole...
     for w in holding:  # ...and its token positions map back to exactly the answer's characters
-        assert context[w.offsets[w.start][0] : w.offsets[w.end][1]] == "330 metres"
+        first, last = w.span(w.start, w.end)
+        assert context[first:last] == "330 metres"
     # a window whose edge cuts the answer marks it as not there ([CLS]), never as a partial span
-    cut = [w for w in windows if any(o and start < o[0] < start + 10 for o in w.offsets) and not w.start]
+    cut = [w for w in windows if any(start < a < start + 10 for a, _ in w.offsets[w.context]) and not w.start]
     assert all(w.start == w.end == 0 for w in cut)
     # consecutive windows overlap by the stride: every context token is in some window
-    covered = {o for w in windows for o in w.offsets if o}
+    covered = {(int(a), int(b)) for w in windows for a, b in w.offsets[w.context]}
     assert min(a for a, _ in covered) == 0 and max(b for _, b in covered) == len(context)
 
 
@@ -132,8 +133,8 @@ def test_decoding_takes_the_best_valid_span_and_the_threshold_decides_no_answer(
     s3[w.start], e3[w.start + 1], e3[w.start] = 5.0, 5.0, 1.0
     assert decode([ex], [w], [s3], [e3])[0]["x"][1] == 10.0
     best, _ = decode([ex], [w], [s3], [e3], max_answer_tokens=1)
-    first = w.offsets[w.start]
-    assert best["x"] == (CONTEXT[first[0] : first[1]], 6.0)
+    first, last = w.span(w.start, w.start)
+    assert best["x"] == (CONTEXT[first:last], 6.0)
     # v2: "" when the no-answer score beats the span's by at least the threshold
     assert answers({"x": ("1889", 2.0)}, {"x": 3.0}, threshold=0.5) == {"x": ""}
     assert answers({"x": ("1889", 2.0)}, {"x": 3.0}, threshold=1.5) == {"x": "1889"}

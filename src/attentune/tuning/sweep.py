@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from attentune.errors import AttentuneError, ConfigError
 from attentune.tasks.build import apply_example_budget
+from attentune.tasks.prepare import RunData
 from attentune.tasks.probe import probe_run_cost
 from attentune.tuning.budget import (
     NO_TIME,
@@ -58,10 +59,11 @@ def default_trial(cfg: DictConfig, base: dict) -> DictConfig:
         return apply_params(OmegaConf.create(base), {}, constants)
 
 
-def probe_study(cfg: DictConfig, base: dict, key: str, name: str) -> StudyBudget:
-    """A study's plan entry: its default trial probed on its data, and what its ``num_samples`` can use."""
+def probe_study(cfg: DictConfig, base: dict, key: str, name: str, data: RunData | None = None) -> StudyBudget:
+    """A study's plan entry: its default trial probed on its data (``data``: the planner's memo), and what its
+    ``num_samples`` can use."""
     trial = default_trial(cfg, base)
-    cost = probe_run_cost(trial, threads=int(cfg.resources.cpu) or 1, data=MemoizedRunData())
+    cost = probe_run_cost(trial, threads=int(cfg.resources.cpu) or 1, data=data)
     apply_example_budget(trial, cost.n_examples)
     entry = StudyBudget(key=key, name=name, weight=float(cfg.search.get("budget_weight", 1.0)), cost=cost.as_dict())
     entry.skip = too_small(cost, trial)
@@ -113,12 +115,13 @@ def plan_sweep(config: DictConfig) -> SweepPlan | None:
     start = time.time()
     entries = []
     jobs = sweep_jobs(config)
+    memo = MemoizedRunData()  # jobs on the same data load it once; dropped with the plan
     varying = [i for i in range(len(jobs[0])) if len({job[i] for job in jobs}) > 1] if jobs else []
     for overrides in jobs:
         job = compose(config_name=config.hydra.job.config_name, overrides=overrides, return_hydra_config=True)
         use_task_search(job)  # the study searches (and its default trial is) its task's space
         name = " ".join(overrides[i] for i in varying) or " ".join(overrides) or "default"
-        entries.append(probe_study(job, base_training_config(job), job_key(overrides), name))
+        entries.append(probe_study(job, base_training_config(job), job_key(overrides), name, memo))
     selection_s = float(config.budget_policy.selection_share) * budget
     plan = SweepPlan(budget_s=budget, start=start, selection_s=selection_s, studies=entries)
     plan.probe_s = round(time.time() - start, 1)

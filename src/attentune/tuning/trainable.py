@@ -20,7 +20,7 @@ from attentune.tasks.train import METRICS_FILE, train
 from attentune.tuning.ddp_trial import run_ddp_trial
 from attentune.tuning.deadline import DeadlinePassed, StopBeforeDeadline, read_deadline, too_late_to_start
 from attentune.tuning.exploit import AdoptedCheckpoint, ConfiguredOptimizer
-from attentune.tuning.memo import MemoizedRunData
+from attentune.tuning.memo import WORKER
 from attentune.tuning.reporting import RESUME_FILE, CloseRunWhenStopped, TuneReporter, final_result
 from attentune.tuning.space import apply_params
 
@@ -73,7 +73,7 @@ def run_trial(
     if deadline is not None:
         callbacks.append(StopBeforeDeadline(deadline["deadline"], deadline["finish_s"]))
     try:
-        metrics = train(cfg, callbacks=callbacks, resume_from=resume_from, data=MemoizedRunData())
+        metrics = train(cfg, callbacks=callbacks, resume_from=resume_from, data=WORKER)
     except DeadlinePassed:  # never validated: like a trial that started too late, not a row of trials.csv
         return
     if deadline is not None:

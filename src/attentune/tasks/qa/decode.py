@@ -33,7 +33,7 @@ def decode(
         ex = examples[w.example]
         s, e = s[: len(w.input_ids)].float(), e[: len(w.input_ids)].float()
         null[ex.id] = min(null.get(ex.id, float("inf")), float(s[0] + e[0]))
-        context = torch.tensor([o is not None for o in w.offsets])
+        context = torch.from_numpy(w.context)
         if not context.any():
             continue
         k = min(n_best, int(context.sum()))
@@ -42,7 +42,7 @@ def decode(
         for a in starts:
             for b in ends:
                 if a <= b < a + max_answer_tokens and float(s[a] + e[b]) > best[ex.id][1]:
-                    first, last = w.offsets[a][0], w.offsets[b][1]
+                    first, last = w.span(a, b)
                     best[ex.id] = (ex.context[first:last], float(s[a] + e[b]))
     return best, null
 

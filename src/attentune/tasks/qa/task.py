@@ -40,7 +40,8 @@ class QuestionAnswering:
         model = make_model(cfg.model, tokenizer.get_vocab_size(), 2, tokenizer.get_vocab())
         run_info |= {"tokenizer": tokenizer.to_str(), "dataset": dataset.name, "no_answer": dataset.has_unanswerable}
         module = _module(cfg, model, run_info, **optimizer_args(cfg))
-        return Setup(dataset, tokenizer, datamodule, module, lambda: [w.input_ids for w in datamodule.windows("test")])
+        test_ids = lambda: [w.input_ids.tolist() for w in datamodule.windows("test")]  # noqa: E731
+        return Setup(dataset, tokenizer, datamodule, module, test_ids)
 
     def restore(self, info: dict[str, Any], tokenizer: Tokenizer) -> QAModule:
         cfg = OmegaConf.create(info["config"])

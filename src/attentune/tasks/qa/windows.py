@@ -11,22 +11,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from attentune.errors import ConfigError
 from attentune.tasks.qa.data import QAExample
 
+CHUNK = 1000  # examples encoded at a time
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class Window:
+    """One window of an example, in compact arrays (a SQuAD-sized split holds ~10^5 of them per process)."""
+
     index: int  # its position among the split's windows (DDP ranks validate shards: decoding reassembles them)
     example: int  # index of its example in the split
-    input_ids: list[int]
-    type_ids: list[int]  # 0: [CLS] and the question, 1: the context (segment ids, for models that have them)
-    offsets: list[tuple[int, int] | None]  # a context token's characters in the context; None elsewhere
+    input_ids: np.ndarray  # (T,) int32
+    type_ids: np.ndarray  # (T,) int8: 0 for [CLS] and the question, 1 for the context (segment ids)
+    offsets: np.ndarray  # (T, 2) int32: a context token's characters in the context; -1 elsewhere
     start: int  # the answer's first and last token, 0 ([CLS]) when the window does not hold it whole
     end: int
+
+    @property
+    def context(self) -> np.ndarray:
+        """(T,) bool: which tokens are context (the only ones an answer can start or end at)."""
+        return self.offsets[:, 0] >= 0
+
+    def span(self, first: int, last: int) -> tuple[int, int]:
+        """The characters of the context from token ``first`` to token ``last`` (both context tokens)."""
+        return int(self.offsets[first, 0]), int(self.offsets[last, 1])
 
 
 def window_tokenizer(tokenizer: Tokenizer, max_length: int, stride: int, max_question_tokens: int = 64) -> Tokenizer:
@@ -44,17 +58,25 @@ def window_tokenizer(tokenizer: Tokenizer, max_length: int, stride: int, max_que
 
 def encode_windows(tokenizer: Tokenizer, examples: Sequence[QAExample], max_question_tokens: int = 64) -> list[Window]:
     """Every window of every example (``tokenizer`` from :func:`window_tokenizer`), in example order."""
-    questions = _shorten(tokenizer, [ex.question for ex in examples], max_question_tokens)
-    encodings = tokenizer.encode_batch(list(zip(questions, [ex.context for ex in examples], strict=True)))
-    windows = []
-    for i, (ex, enc) in enumerate(zip(examples, encodings, strict=True)):
-        answer = (ex.answers[0][1], ex.answers[0][1] + len(ex.answers[0][0])) if ex.answers else None
-        for part in [enc, *enc.overflowing]:
-            offsets = [o if s == 1 else None for o, s in zip(part.offsets, part.sequence_ids, strict=True)]
-            start, end = _answer_tokens(offsets, answer)
-            types = [int(s == 1) for s in part.sequence_ids]
-            windows.append(Window(len(windows), i, part.ids, types, offsets, start, end))
+    windows: list[Window] = []
+    for chunk in range(0, len(examples), CHUNK):  # the tokenizer's encodings are large: a few at a time
+        part = examples[chunk : chunk + CHUNK]
+        questions = _shorten(tokenizer, [ex.question for ex in part], max_question_tokens)
+        encodings = tokenizer.encode_batch(list(zip(questions, [ex.context for ex in part], strict=True)))
+        for i, (ex, enc) in enumerate(zip(part, encodings, strict=True), start=chunk):
+            answer = (ex.answers[0][1], ex.answers[0][1] + len(ex.answers[0][0])) if ex.answers else None
+            for piece in [enc, *enc.overflowing]:
+                windows.append(_window(len(windows), i, piece, answer))
     return windows
+
+
+def _window(index: int, example: int, enc: Encoding, answer: tuple[int, int] | None) -> Window:
+    offsets = [o if s == 1 else None for o, s in zip(enc.offsets, enc.sequence_ids, strict=True)]
+    start, end = _answer_tokens(offsets, answer)
+    ids = np.asarray(enc.ids, dtype=np.int32)
+    types = np.asarray([s == 1 for s in enc.sequence_ids], dtype=np.int8)
+    chars = np.asarray([o if o is not None else (-1, -1) for o in offsets], dtype=np.int32).reshape(-1, 2)
+    return Window(index, example, ids, types, chars, start, end)
 
 
 def _shorten(tokenizer: Tokenizer, questions: list[str], max_tokens: int) -> list[str]:
@@ -89,8 +111,8 @@ def collate_windows(windows: Sequence[Window], pad_id: int = 0) -> dict[str, tor
     mask = torch.zeros((len(windows), width), dtype=torch.bool)
     for row, w in enumerate(windows):
         n = len(w.input_ids)
-        ids[row, :n] = torch.tensor(w.input_ids)
-        types[row, :n] = torch.tensor(w.type_ids)
+        ids[row, :n] = torch.from_numpy(w.input_ids)
+        types[row, :n] = torch.from_numpy(w.type_ids)
         mask[row, :n] = True
     return {
         "input_ids": ids,
