@@ -28,7 +28,7 @@ def _finite_costs(cost) -> bool:
 def test_a_qa_run_is_timed_per_window_and_its_training_set_counted_in_questions(tmp_path):
     cfg = compose_config("train", [*QA, *QA_MODEL], tmp_path)
     threads = torch.get_num_threads()
-    cost = probe_run_cost(cfg, steps=2, min_seconds=0.1)
+    cost = probe_run_cost(cfg, threads=threads + 1, steps=2, min_seconds=0.1)
     assert torch.get_num_threads() == threads  # the probe's thread count does not leak into the caller
     setup = _setup(cfg)
     windows = {split: len(setup.datamodule.windows(split)) for split in ("train", "val", "test")}

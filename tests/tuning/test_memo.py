@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from attentune.tasks.task import task_of
 from attentune.tasks.train import train
 from attentune.tuning.memo import MemoizedRunData
 from conftest import compose_config
@@ -41,6 +42,11 @@ def test_a_rewritten_data_file_is_read_again(cfg_train, tmp_path):
 def test_qa_windows_are_shared_only_between_runs_of_the_same_task_settings(tmp_path):
     memo = MemoizedRunData()
     qa = ["task=qa", "data=squad_synth", "model=mha", "max_length=96", "task.max_question_tokens=32"]
-    first = prepared(memo, compose_config("train", [*qa, "task.stride=16"], tmp_path))
-    assert prepared(memo, compose_config("train", [*qa, "task.stride=16", "model.dropout=0.3"], tmp_path)) is first
+    cfg = compose_config("train", [*qa, "task.stride=16"], tmp_path)
+    first = prepared(memo, cfg)
+    task = task_of(cfg)
+    windows = task.setup(cfg, first, {"config": {}}).datamodule.windows("train")
+    again = compose_config("train", [*qa, "task.stride=16", "model.dropout=0.3"], tmp_path)
+    assert prepared(memo, again) is first
+    assert task.setup(again, first, {"config": {}}).datamodule.windows("train") is windows  # encoded once
     assert prepared(memo, compose_config("train", [*qa, "task.stride=32"], tmp_path)) is not first  # other windows

@@ -2,7 +2,8 @@
 
 ``train()`` asks the run's task for its data module, model and LightningModule (``Task.setup``) and otherwise
 trains, checkpoints, tests and measures every task the same way. A third task (token tagging, pair
-classification) is a class here (or its own package, as ``tasks/qa/``) and a ``conf/task/<name>.yaml``.
+classification) is a folder of its own (as ``tasks/classification/`` and ``tasks/qa/``), its entry in ``tasks()``
+and a ``conf/task/<name>.yaml``.
 """
 
 from __future__ import annotations

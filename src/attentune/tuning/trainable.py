@@ -69,7 +69,7 @@ def run_trial(
         with checkpoint.as_directory() as src:
             shutil.copy2(Path(src) / RESUME_FILE, resume_from)
     callbacks: list[L.Callback] = [TuneReporter(monitor.metric, monitor.mode, keep_best=own), CloseRunWhenStopped()]
-    callbacks += [ConfiguredOptimizer()] if own else [ConfiguredOptimizer(), AdoptedCheckpoint()]
+    callbacks += [ConfiguredOptimizer(), AdoptedCheckpoint()]  # both change nothing on a fresh run
     if deadline is not None:
         callbacks.append(StopBeforeDeadline(deadline["deadline"], deadline["finish_s"]))
     try:
@@ -112,8 +112,8 @@ class WaitForTraining:
     """Lets a stopped trial's run close (its W&B run) before the worker exits or starts the next trial.
 
     To stop a function trial (a scheduler's STOP or PAUSE, the end of a study) Ray lets its training thread
-    exit at its next ``tune.report`` (``SystemExit``, so ``train``'s ``finally`` runs) but does not wait for it
-    when the worker shuts down, and waits only ``TUNE_FUNCTION_THREAD_TIMEOUT_S`` (set by ``WORKER_ENV``) before
+    exit at its next ``tune.report`` (``SystemExit``: ``CloseRunWhenStopped`` closes its W&B run) but does not wait
+    for it when the worker shuts down, and waits only ``TUNE_FUNCTION_THREAD_TIMEOUT_S`` (set by ``WORKER_ENV``) before
     a reused worker starts the next trial. Module level, so that workers import it rather than unpickle a copy.
     """
 

@@ -63,7 +63,8 @@ class QAModule(TrainingModule):
         if stage != "train":
             lengths = batch["attention_mask"].sum(-1).tolist()
             for k, s, e, n in zip(batch["index"].tolist(), start, end, lengths, strict=True):
-                self._logits[k] = (s[:n].cpu(), e[:n].cpu())
+                # copies: a view would keep (and DDP's gather would pickle) the whole batch's logits per window
+                self._logits[k] = (s[:n].detach().to("cpu", copy=True), e[:n].detach().to("cpu", copy=True))
         return loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -97,7 +98,7 @@ class QAModule(TrainingModule):
         starts = [logits[w.index][0] for w in windows]
         ends = [logits[w.index][1] for w in windows]
         best, null = decode(examples, windows, starts, ends, self.max_answer_tokens, self.n_best)
-        if self.no_answer and tune_threshold:
+        if self.no_answer and tune_threshold and examples:  # (none: validation cut before one example was whole)
             self.threshold.fill_(best_threshold(best, null, examples))
         predicted = answers(best, null, float(self.threshold) if self.no_answer else None)
         return {f"{split}/{k}": v for k, v in squad_scores(predicted, examples).items()}

@@ -59,9 +59,11 @@ def window_tokenizer(tokenizer: Tokenizer, max_length: int, stride: int, max_que
 def encode_windows(tokenizer: Tokenizer, examples: Sequence[QAExample], max_question_tokens: int = 64) -> list[Window]:
     """Every window of every example (``tokenizer`` from :func:`window_tokenizer`), in example order."""
     windows: list[Window] = []
+    plain = Tokenizer.from_str(tokenizer.to_str())  # questions are measured untruncated
+    plain.no_truncation()
     for chunk in range(0, len(examples), CHUNK):  # the tokenizer's encodings are large: a few at a time
         part = examples[chunk : chunk + CHUNK]
-        questions = _shorten(tokenizer, [ex.question for ex in part], max_question_tokens)
+        questions = _shorten(plain, [ex.question for ex in part], max_question_tokens)
         encodings = tokenizer.encode_batch(list(zip(questions, [ex.context for ex in part], strict=True)))
         for i, (ex, enc) in enumerate(zip(part, encodings, strict=True), start=chunk):
             answer = (ex.answers[0][1], ex.answers[0][1] + len(ex.answers[0][0])) if ex.answers else None
@@ -79,10 +81,8 @@ def _window(index: int, example: int, enc: Encoding, answer: tuple[int, int] | N
     return Window(index, example, ids, types, chars, start, end)
 
 
-def _shorten(tokenizer: Tokenizer, questions: list[str], max_tokens: int) -> list[str]:
+def _shorten(plain: Tokenizer, questions: list[str], max_tokens: int) -> list[str]:
     """Each question cut after ``max_tokens`` tokens (a long question would leave no room for the context)."""
-    plain = Tokenizer.from_str(tokenizer.to_str())
-    plain.no_truncation()
     encodings = plain.encode_batch(questions, add_special_tokens=False)
     return [
         q if len(e.ids) <= max_tokens else q[: e.offsets[max_tokens - 1][1]]
