@@ -16,6 +16,38 @@ REPO = Path(__file__).resolve().parents[1]
 # conf/experiment/tiny.yaml: a model and run small enough that a fit takes about a second.
 TINY = ["experiment=tiny"]
 
+# A few batches of short windows on the synthetic SQuAD v2.0 set (generated once into the test cache).
+QA_TINY = [
+    "task=qa",
+    "data=squad_synth",
+    "max_length=96",
+    "task.stride=16",
+    "task.max_question_tokens=32",
+    "batch_size=8",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=3",
+    "+trainer.limit_val_batches=2",
+    "+trainer.limit_test_batches=2",
+    "trainer.precision=32-true",
+    "latency.batch_sizes=[1]",
+    "logger=csv",
+    "callbacks.rich_progress_bar=null",
+]
+
+# QA_TINY's windows, but sizes from the QA search space (max_length 192/256): few batches, small models
+TUNE_QA = [
+    *[o for o in QA_TINY if not o.startswith(("max_length", "task.stride", "task.max_question"))],
+    "model=mha",
+    "num_samples=2",
+    "searcher=random",
+    "scheduler=fifo",
+    "ray.num_cpus=2",
+    "max_concurrent=2",
+    "evaluate_default=false",
+    "budget=null",
+    "selection.seeds=[]",
+]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _environment(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -10,9 +10,9 @@ import sys
 
 import pandas as pd
 import pytest
-from test_qa_train import FAMILY, QA_TINY
+from test_qa_train import FAMILY
 
-from conftest import REPO, TINY
+from conftest import QA_TINY, REPO, TINY
 
 pytestmark = pytest.mark.cluster
 RICH = "lightning.pytorch.callbacks.RichProgressBar"

@@ -12,25 +12,8 @@ import pytest
 
 from attentune.tasks.cli import run_task
 from attentune.tasks.train import train
-from conftest import REPO, compose_config
+from conftest import QA_TINY, REPO, TUNE_QA, compose_config
 
-# A few batches of short windows on the synthetic SQuAD v2.0 set (generated once into the test cache).
-QA_TINY = [
-    "task=qa",
-    "data=squad_synth",
-    "max_length=96",
-    "task.stride=16",
-    "task.max_question_tokens=32",
-    "batch_size=8",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=3",
-    "+trainer.limit_val_batches=2",
-    "+trainer.limit_test_batches=2",
-    "trainer.precision=32-true",
-    "latency.batch_sizes=[1]",
-    "logger=csv",
-    "callbacks.rich_progress_bar=null",
-]
 FAMILY = {
     "mha": ["model=mha", "d_model=16", "heads=2", "layers=1", "tokenizer.vocab_size=500"],
     "minilm": ["model=minilm", "train_examples=null"],
@@ -92,21 +75,6 @@ def tune_cli(*overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "src/tune.py", *overrides], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
     )
-
-
-# QA_TINY's windows, but sizes from the QA search space (max_length 192/256): few batches, small models
-TUNE_QA = [
-    *[o for o in QA_TINY if not o.startswith(("max_length", "task.stride", "task.max_question"))],
-    "model=mha",
-    "num_samples=2",
-    "searcher=random",
-    "scheduler=fifo",
-    "ray.num_cpus=2",
-    "max_concurrent=2",
-    "evaluate_default=false",
-    "budget=null",
-    "selection.seeds=[]",
-]
 
 
 @pytest.mark.ray

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from test_tune import TUNE_TINY, kill_trial_workers, tune_cli, user_search_space
 
-from conftest import REPO
+from conftest import REPO, TUNE_QA
 
 pytestmark = [pytest.mark.cluster, pytest.mark.ray]
 
@@ -132,3 +132,18 @@ def test_schedulers_that_need_tune_checkpoints_are_refused_for_ddp_trials(tmp_pa
         assert proc.returncode == 2, proc.stderr[-2000:]
         (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
         assert "trial.workers=2" in line and "use asha or fifo" in line
+
+
+def test_a_qa_ddp_trial_trains_on_both_ranks_and_reports_f1(tmp_path):
+    sweep = tmp_path / "sweep"
+    single = [o for o in TUNE_QA if not o.startswith(("num_samples", "max_concurrent"))]
+    args = ["src/tune.py", "-m", *single, "num_samples=1", "max_concurrent=1", "trial.workers=2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(
+        [sys.executable, *args, f"hydra.sweep.dir={sweep}"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (trial,) = [row for _, row in pd.read_csv(sweep / "mha_squad_synth" / "trials.csv").iterrows()]
+    assert trial["status"] == "TERMINATED" and trial["processes"] == 2
+    assert 0 <= trial["val/f1"] <= 1 and 0 <= trial["test/f1"] <= 1  # validated on both ranks' shards, tested
+    assert_both_ranks_trained_the_trial(trial)
