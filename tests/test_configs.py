@@ -11,8 +11,9 @@ from omegaconf import OmegaConf
 
 from attentune.tasks.build import apply_example_budget, make_trainer, validate_config
 from attentune.tasks.instantiate import instantiate
+from attentune.tuning.config import base_training_config
 from attentune.tuning.space import apply_params, derived_values, param_space
-from attentune.tuning.study import base_training_config, check_keys
+from attentune.tuning.study import check_keys
 from conftest import CONF_DIR, compose_config
 
 

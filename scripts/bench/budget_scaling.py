@@ -45,9 +45,10 @@ def plan_only(data_args: list[str], budget: str) -> dict:
     """The plan ``tune.py -m`` would make: probes every family, trains nothing."""
     from hydra import compose, initialize_config_dir
 
-    from attentune.tuning.budget import SweepPlan, parse_budget
-    from attentune.tuning.study import base_training_config
-    from attentune.tuning.sweep import probe_study
+    from attentune.tuning.config import base_training_config
+    from attentune.tuning.planner.cost import parse_budget
+    from attentune.tuning.planner.plan import SweepPlan
+    from attentune.tuning.planner.sweep import probe_study
 
     entries = []
     start = time.time()

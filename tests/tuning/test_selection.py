@@ -10,7 +10,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from attentune.errors import ConfigError
-from attentune.tuning.selection import family_table, fit_jobs, seed_jobs, seed_table, select, verdict
+from attentune.tuning.seeds import fit_jobs, seed_jobs, seed_table
+from attentune.tuning.selection import family_table, select, verdict
 
 MR = {"_target_": "attentune.data.builtin.load_mr", "cache_dir": None}
 
@@ -158,9 +159,18 @@ def test_seed_reruns_get_their_studys_resources_and_the_budget_counts_them():
     assert [j["resources"] for j in capped] == [ONE_CPU]
     # on 2 CPUs: MiniLM's two runs one after the other (600 s), bow's two side by side (300 s)
     kept, note = fit_jobs(jobs, 1000.0, cpus=2.0)
-    assert kept == jobs and note == ""
+    assert kept == [j | {"reused": False} for j in jobs] and note == ""
+    # 800 s: bow's second seed does not fit; its own trial stands in for it rather than bow being left out
     kept, note = fit_jobs(jobs, 800.0, cpus=2.0)
-    assert [j["trial_id"] for j in kept] == ["m1", "m1"] and note.startswith("seed re-runs: 1 of 2 configurations")
+    assert [(j["trial_id"], j["reused"]) for j in kept] == [("m1", False), ("m1", False), ("b1", True)]
+    assert note == "seed re-runs (budget): bow trial b1: 1 fresh seeds and its own trial"
+    # 400 s: one MiniLM seed and its trial (310 s); bow's one re-run beside it would need 460 s: left out
+    kept, note = fit_jobs(jobs, 400.0, cpus=2.0)
+    assert [(j["trial_id"], j["reused"]) for j in kept] == [("m1", True)]
+    assert note == (
+        "seed re-runs (budget): minilm trial m1: 1 fresh seeds and its own trial; "
+        "1 of 2 configurations left out, they need ≈ 460 s and 400 s of the budget are left"
+    )
 
 
 def test_the_report_says_when_the_winner_is_below_the_reference_or_a_default_and_when_it_is_the_default():

@@ -28,6 +28,8 @@ class LoadedRun:
 def load_run(ckpt_path: str | Path) -> LoadedRun:
     """Load ``ckpt_path`` with ``weights_only=True`` and rebuild its model, tokenizer and config."""
     path = Path(ckpt_path)
+    if path.is_dir() and (path / "checkpoints" / "best.ckpt").is_file():  # a run directory (a sweep's best/)
+        path = path / "checkpoints" / "best.ckpt"
     if not path.is_file():
         raise ConfigError(f"ckpt_path: no such checkpoint file: {path}")
     try:

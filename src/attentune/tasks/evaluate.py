@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from attentune.errors import ConfigError
 from attentune.tasks.build import make_trainer, resolve_precision
 from attentune.tasks.checkpoint import load_run
+from attentune.tasks.classification.ensemble import ensemble_file, evaluate_ensemble, load_ensemble
 from attentune.tasks.instantiate import instantiate
 from attentune.tasks.train import METRICS_FILE, write_json
 
@@ -21,6 +22,9 @@ SPLITS = ("train", "val", "test")
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     if cfg.split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {cfg.split!r}")
+    ensemble = ensemble_file(cfg.ckpt_path)
+    if ensemble is not None:
+        return _report(cfg, evaluate_ensemble(load_ensemble(ensemble), cfg.get("data"), cfg.split, cfg.batch_size))
     run = load_run(cfg.ckpt_path)
     data_cfg = cfg.get("data") or run.config.data
     dataset = instantiate(data_cfg, "data")
@@ -32,6 +36,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     metrics = {k.replace("test/", f"{cfg.split}/"): float(v) for k, v in raw.items()}
     metrics["examples"] = len(dataset.splits()[cfg.split])
     metrics["precision"] = precision
+    return _report(cfg, metrics)
+
+
+def _report(cfg: DictConfig, metrics: dict) -> dict:
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / METRICS_FILE, metrics)

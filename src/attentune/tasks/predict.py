@@ -17,6 +17,8 @@ from omegaconf import DictConfig
 from attentune.data.tables import read_jsonl
 from attentune.errors import ConfigError, DataError
 from attentune.tasks.checkpoint import load_run
+from attentune.tasks.classification.ensemble import ensemble_file, load_ensemble
+from attentune.tasks.classification.task import label_records
 
 FIELDS = ("text", "question", "context")
 
@@ -25,12 +27,18 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     given = {f: cfg.get(f) for f in FIELDS if cfg.get(f) is not None}
     if cfg.input and given:
         raise ConfigError(f"give input=<file.jsonl> or {'/'.join(given)}=..., not both")
-    run = load_run(cfg.ckpt_path)
-    task = run.task
-    records = read_records(Path(cfg.input), task.inputs) if cfg.input else [given]
+    ensemble = ensemble_file(cfg.ckpt_path)
+    run = None if ensemble is not None else load_run(cfg.ckpt_path)
+    name, inputs = ("classification", ("text",)) if run is None else (run.task.name, run.task.inputs)
+    records = read_records(Path(cfg.input), inputs) if cfg.input else [given]
     if not cfg.input:
-        check_record(given, task.inputs, task.name, "the command line")
-    predictions = task.predict(run, records, int(cfg.batch_size))
+        check_record(given, inputs, name, "the command line")
+    if run is None:
+        model = load_ensemble(ensemble)
+        probs = model.predict_proba([r["text"] for r in records], int(cfg.batch_size))
+        predictions = label_records(probs.tolist(), model.label_names)
+    else:
+        predictions = run.task.predict(run, records, int(cfg.batch_size))
     lines = [json.dumps(p, ensure_ascii=False) for p in predictions]
     if cfg.output:
         out = Path(cfg.output)

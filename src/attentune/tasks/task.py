@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import lightning as L
@@ -53,8 +54,13 @@ class Task(Protocol):
         """Predictions for input records (their fields: ``inputs``), one output record each."""
         ...
 
-    def reference(self, dataset: Any) -> dict[str, Any]:
-        """A simple non-neural reference on ``dataset`` (a leaderboard row: ``model`` and the trials' metric keys)."""
+    def reference(self, dataset: Any, out: Path | None = None) -> dict[str, Any]:
+        """A simple non-neural reference on ``dataset`` (a leaderboard row: ``model`` and the trials' metric keys);
+        with ``out``, also its model and predictions there when the task can ensemble (classification)."""
+        ...
+
+    def callbacks(self, out: Path) -> list[L.Callback]:
+        """What a run of this task adds to its Trainer (classification: keep its predictions in ``out``)."""
         ...
 
     inputs: tuple[str, ...]  # the fields of an input record

@@ -49,7 +49,7 @@ def train(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dataset = data.dataset(cfg)
     apply_example_budget(cfg, len(dataset.train))
-    trainer = make_trainer(cfg, extra_callbacks=callbacks or [], **(trainer_args or {}))
+    trainer = make_trainer(cfg, extra_callbacks=[*(callbacks or []), *task.callbacks(out)], **(trainer_args or {}))
     refuse_relaunch_under_multirun(trainer)
     writer = trainer.is_global_zero  # DDP: rank 0 alone trains the tokenizer and writes the run directory
 

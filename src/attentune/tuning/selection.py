@@ -14,32 +14,20 @@ from typing import Any
 
 import pandas as pd
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, open_dict
-from ray import tune
-from ray.tune import PlacementGroupFactory
+from omegaconf import DictConfig, open_dict
 
 from attentune.errors import ConfigError
 from attentune.reports.leaderboard import write_leaderboard
 from attentune.reports.plots import plot_accuracy_latency, plot_learning_curves
-from attentune.reports.stats import mean_ci95
 from attentune.tasks.cli import run_task
-from attentune.tasks.instantiate import instantiate
-from attentune.tasks.task import task_of
 from attentune.tasks.train import write_json
-from attentune.tuning.budget import PLAN_FILE, RAY_START_S, SweepPlan, parse_budget
-from attentune.tuning.cluster import (
-    concurrent_trials,
-    placement,
-    ray_session,
-    trial_resources,
-    whole_trial,
-    workers_of,
-)
-from attentune.tuning.results import best_first, test_columns, test_of, trial_table
-from attentune.tuning.trainable import run_job, trainable
-
-SEEDS_DIR = "seeds"  # the multi-seed re-runs, a Ray Tune experiment under the sweep directory
-REFERENCE_FILE = "reference.json"
+from attentune.tuning.cluster import trial_resources, whole_trial
+from attentune.tuning.ensemble import describe, sweep_candidates, sweep_ensemble, write_best_ensemble
+from attentune.tuning.planner.cost import parse_budget
+from attentune.tuning.planner.plan import PLAN_FILE, SweepPlan
+from attentune.tuning.reference import references
+from attentune.tuning.results import best_first, test_columns, test_of
+from attentune.tuning.seeds import fit_jobs, reused_trials, run_jobs, seed_jobs, seed_table
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +85,8 @@ def family_table(studies: list[dict], metric: str, mode: str = "max", references
         ranked = finished if len(finished) else done  # trials.csv is sorted best first
         best = ranked.iloc[0] if len(ranked) else pd.Series(dtype=object)
         is_default = bool(len(ranked)) and _flag(best.get("default"))
-        rows.append(_row(s["study"], "best = default" if is_default else "best", best, metric, t, columns))
+        why = "" if len(ranked) else _empty_note(s, t)
+        rows.append(_row(s["study"], "best = default" if is_default else "best", best, metric, t, columns, why))
         defaults = t[t["default"].fillna(False).astype(bool)] if "default" in t else t.iloc[0:0]
         if len(defaults) and not is_default:
             note = _status_note(defaults.iloc[0])
@@ -109,6 +98,15 @@ def family_table(studies: list[dict], metric: str, mode: str = "max", references
     return table.astype({"trials": "Int64", "failed": "Int64"})  # counts, blank for the reference
 
 
+def _empty_note(study: dict, trials: pd.DataFrame) -> str:
+    """Why a study that ran has no trial to show, so that no family is silently empty."""
+    budget = study.get("time_budget_s")
+    within = f" within its {budget:.0f} s" if budget else ""
+    if len(trials):
+        return f"no trial validated{within}: {len(trials)} started, none reported a score"
+    return f"no trial reported{within} (a first trial needs its worker, data, tokenizer and one round)"
+
+
 def _flag(value: Any) -> bool:
     """A boolean cell of a table read from CSV: numpy's bool, pandas' NA (no value) or nothing."""
     return value is not None and not pd.isna(value) and bool(value)
@@ -118,27 +116,6 @@ def _status_note(trial: pd.Series) -> str:
     if trial.get("status") == "ERROR":
         return f"failed: {trial.get('error', '')}"
     return "" if trial.get("status") == "TERMINATED" else "stopped by the scheduler before testing"
-
-
-def references(studies: list[dict], out: Path) -> list[dict]:
-    """The task's reference (classification: TF-IDF + linear SVM; QA: lexical overlap) on each distinct dataset of
-    the sweep, cached in ``reference.json``."""
-    cache_file = out / REFERENCE_FILE
-    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
-    refs = []
-    for s in studies:
-        if s["base"] is None:  # a study whose job failed before it wrote its training config
-            continue
-        data = OmegaConf.create(s["base"]).data  # interpolations (paths.cache_dir) resolve in the whole config
-        key = json.dumps(OmegaConf.to_container(data, resolve=True), sort_keys=True)
-        if key not in cache:
-            dataset = instantiate(data, "data")
-            task = task_of(OmegaConf.create(s["base"]))
-            cache[key] = {"study": f"reference ({dataset.name})", **task.reference(dataset)}
-            write_json(cache_file, cache)
-        if cache[key] not in refs:
-            refs.append(cache[key])
-    return refs
 
 
 def verdict(
@@ -175,130 +152,6 @@ def verdict(
     return notes
 
 
-def job_seconds(trial: pd.Series) -> float:
-    """What a fresh re-run of a trial's configuration takes (with the trial's resources), from the trial's own
-    wall time (all its rounds: a trial the deadline stopped early would have run longer)."""
-    seconds = trial.get("time_total_s", math.nan)
-    if seconds is None or math.isnan(float(seconds)):
-        seconds = 1.2 * float(trial.get("train_seconds", 0.0) or 0.0) + 10.0
-    return float(seconds) * (1.5 if trial.get("stopped_by_deadline") == 1 else 1.0)
-
-
-def fit_jobs(jobs: list[dict], seconds_left: float | None, cpus: float) -> tuple[list[dict], str]:
-    """The re-runs of the best-ranked configurations whose seeds fit ``seconds_left`` on ``cpus`` CPUs (whole
-    configurations, best first), and a note on what did not fit."""
-    if seconds_left is None:
-        return jobs, ""
-    ranks = sorted({j["rank"] for j in jobs})
-    kept: list[dict] = []
-    for rank in ranks:
-        trial = kept + [j for j in jobs if j["rank"] == rank]
-        work = sum(j["seconds"] * whole_trial(j["resources"])["cpu"] for j in trial)  # CPU-seconds
-        makespan = RAY_START_S + max(max(j["seconds"] for j in trial), work / max(cpus, 1.0))
-        if makespan > seconds_left:
-            dropped = len(ranks) - ranks.index(rank)
-            return kept, (
-                f"seed re-runs: {dropped} of {len(ranks)} configurations left out, they need ≈ {makespan:.0f} s "
-                f"and {max(0.0, seconds_left):.0f} s of the budget are left"
-            )
-        kept = trial
-    return kept, ""
-
-
-def seed_jobs(
-    studies: list[dict],
-    metric: str,
-    mode: str,
-    selection: DictConfig,
-    resources: dict[str, float],
-    max_cpus: float = math.inf,
-) -> list[dict]:
-    """The multi-seed re-runs of the top-k finished configurations across all studies, longest first.
-
-    Each re-run gets its study's resources per trial (MiniLM's trials run alone on every CPU), at most
-    ``max_cpus`` (the Ray instance that re-runs them), else ``resources``, so that it costs what its trial did.
-
-    Every seed is a fresh run, the trial's own included: its result is the one that put it in the top-k
-    (a biased estimate), and a paused, resumed or PBT-exploited trial is not a plain run of its config.
-    ``selection.max_per_study`` caps the configurations taken from one study, so that the re-runs compare
-    families rather than one family's neighbouring settings. The runs whose trial trained longest come
-    first: a few long runs (MiniLM) then overlap the many short ones instead of running last, on their own.
-    """
-    candidates = pd.concat([s["trials"].assign(_study=i) for i, s in enumerate(studies)], ignore_index=True)
-    candidates = best_first(candidates[candidates["status"] == "TERMINATED"].dropna(subset=[metric]), metric, mode)
-    if selection.get("max_per_study"):
-        candidates = candidates.groupby("_study", sort=False).head(selection.max_per_study)
-    top = candidates.head(selection.top_k)
-    top = top.assign(_rank=range(1, len(top) + 1))
-    if "train_seconds" in top:
-        top = top.sort_values("train_seconds", ascending=False, na_position="first", kind="stable")
-    jobs = []
-    for _, trial in top.iterrows():
-        study = studies[int(trial["_study"])]
-        own = dict(study.get("resources") or resources)
-        own["cpu"] = min(own["cpu"], max_cpus)
-        key = {"rank": int(trial["_rank"]), "study": study["study"], "trial_id": trial["trial_id"]}
-        for seed in dict.fromkeys(selection.seeds):  # unique, in order
-            params = {**json.loads(trial["params"]), "seed": seed}
-            jobs.append(
-                key
-                | {"seed": seed, "base": study["base"], "params": params, "derived": study["derived"]}
-                | {"seconds": job_seconds(trial), "resources": own}
-            )
-    return jobs
-
-
-def _run_jobs(jobs: list[dict], metric: str, mode: str, cfg: DictConfig) -> pd.DataFrame:
-    storage = Path(cfg.sweep_dir).resolve()
-    largest = max((j["resources"] for j in jobs), key=lambda r: tuple(whole_trial(r).values()))
-    ddp = any(workers_of(j["resources"]) > 1 for j in jobs)
-
-    def resources(config: dict) -> PlacementGroupFactory:  # the job's own: its study's trials'
-        return placement(jobs[config["job"]]["resources"])
-
-    with ray_session(cfg.ray, largest):
-        results = tune.Tuner(
-            tune.with_resources(trainable(run_job, jobs=jobs, study_path=str(storage / SEEDS_DIR)), resources),
-            param_space={"job": tune.grid_search(list(range(len(jobs))))},
-            tune_config=tune.TuneConfig(
-                metric=metric,
-                mode=mode,
-                max_concurrent_trials=min(concurrent_trials(cfg.max_concurrent, j["resources"]) for j in jobs),
-                reuse_actors=cfg.reuse_actors and not ddp,
-            ),
-            run_config=tune.RunConfig(
-                name=SEEDS_DIR,
-                storage_path=str(storage),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # a resume state per run, not per round
-                verbose=1,
-            ),
-        ).fit()
-    runs = trial_table(results, metric, mode)
-    runs["job"] = [json.loads(p)["job"] for p in runs["params"]]
-    keys = [{k: j[k] for k in ("rank", "study", "trial_id", "seed")} | {"job": i} for i, j in enumerate(jobs)]
-    return runs.merge(pd.DataFrame(keys), on="job", suffixes=("_run", ""))
-
-
-def seed_table(runs: pd.DataFrame, metric: str, mode: str = "max") -> pd.DataFrame:
-    rows, score = [], test_of(metric)
-    for (_, study, trial_id), group in runs.groupby(["rank", "study", "trial_id"]):
-        ok = group.dropna(subset=[metric, score])
-        val_mean, val_ci = mean_ci95(ok[metric].tolist()) if len(ok) else (math.nan, math.nan)
-        test_mean, test_ci = mean_ci95(ok[score].tolist()) if len(ok) else (math.nan, math.nan)
-        rows.append(
-            {
-                "study": study,
-                "trial": trial_id,
-                "seeds": len(ok),
-                f"{metric} mean": val_mean,
-                f"{metric} ±95%": val_ci,
-                f"{score} mean": test_mean,
-                f"{score} ±95%": test_ci,
-            }
-        )
-    return best_first(pd.DataFrame(rows), f"{metric} mean", mode).reset_index(drop=True)
-
-
 def learning_curves(studies: list[dict], metric: str) -> dict[str, pd.DataFrame]:
     curves = {}
     for s in studies:
@@ -311,7 +164,48 @@ def learning_curves(studies: list[dict], metric: str) -> dict[str, pd.DataFrame]
     return curves
 
 
+def planned_vs_used(plan: SweepPlan) -> str:
+    """One sentence: each study's planned and used seconds (the plan's promise, kept or not)."""
+    parts = []
+    for s in plan.studies:
+        used = "skipped" if s.skip else "not run" if s.actual_s is None else f"{s.actual_s:.0f}"
+        parts.append(f"{s.name} {s.allotted_s:.0f} / {used}")
+    return f"Budget, planned / used seconds: {', '.join(parts)} (probing {plan.probe_s:.0f})."
+
+
+def _winner_val(seeds: pd.DataFrame, winner_trial: pd.Series | None, metric: str) -> float:
+    if len(seeds):
+        return float(seeds.iloc[0][f"{metric} mean"])
+    return float(winner_trial.get(metric, math.nan)) if winner_trial is not None else math.nan
+
+
+def _best_rival(
+    refs: list[dict], ensemble: dict | None, metric: str, mode: str, winner_val: float
+) -> tuple[str, dict[str, float], dict] | None:
+    """The reference or the ensemble when one of them beats the winner (and the other) on validation."""
+    rivals = [("reference", {"reference": 1.0}, {k: refs[0][k] for k in (metric, test_of(metric), "test/f1_macro")})]
+    if ensemble is not None:
+        rivals.append(("ensemble", ensemble["weights"], ensemble["scores"]))
+    sign = 1 if mode == "max" else -1
+    best = max(rivals, key=lambda r: sign * r[2][metric])
+    beaten = math.isnan(winner_val) or sign * best[2][metric] > sign * winner_val
+    return best if beaten else None
+
+
+def add_ensemble_row(families: pd.DataFrame, ensemble: dict, metric: str, mode: str) -> pd.DataFrame:
+    """The ensemble as a leaderboard row, ranked among the studies by its validation score."""
+    scores = pd.Series({**ensemble["scores"], metric: ensemble["scores"][metric]})
+    columns = [c for c in families.columns if c.startswith("test/")]
+    row = _row("ensemble", "ensemble", scores, metric, None, columns, describe(ensemble["weights"]))
+    ranked = families[~families["row"].isin(["skipped", "failed"])]
+    rest = families[families["row"].isin(["skipped", "failed"])]
+    ranked = best_first(pd.concat([ranked, pd.DataFrame([row])], ignore_index=True), f"best {metric}", mode)
+    return pd.concat([ranked, rest], ignore_index=True).astype({"trials": "Int64", "failed": "Int64"})
+
+
 def copy_winner(run_dir: Path, best_dir: Path) -> None:
+    if best_dir.exists():  # an earlier selection's winner (perhaps an ensemble) goes first
+        shutil.rmtree(best_dir)
     best_dir.mkdir(parents=True, exist_ok=True)
     for name in ("config.yaml", "tokenizer.json", "metrics.json"):
         if (run_dir / name).exists():
@@ -334,6 +228,10 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     metric, mode = monitors.pop()
     refs = references(studies, out)
     families = family_table(studies, metric, mode, refs)
+    candidates = sweep_candidates(studies, refs, metric, mode, int(cfg.get("keep_checkpoints", 3))) if metric == "val/acc" else []
+    ensemble = sweep_ensemble(candidates)
+    if ensemble is not None:
+        families = add_ensemble_row(families, ensemble, metric, mode)
     if deadline is None and parse_budget(cfg.get("budget")) is not None:
         deadline = time.time() + parse_budget(cfg.budget)
     jobs, budget_note = [], ""
@@ -344,7 +242,9 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
         jobs = seed_jobs(studies, metric, mode, cfg.selection, default, float(cfg.ray.num_cpus) if local else math.inf)
         seconds_left = None if deadline is None else deadline - time.time()
         jobs, budget_note = fit_jobs(jobs, seconds_left, cfg.max_concurrent * max(whole_trial(default)["cpu"], 1.0))
-    runs = _run_jobs(jobs, metric, mode, cfg) if jobs else pd.DataFrame()
+    runs = run_jobs(jobs, metric, mode, cfg) if jobs else pd.DataFrame()
+    if len(runs):
+        runs = pd.concat([runs, reused_trials(jobs, studies, metric)], ignore_index=True)
     seeds = seed_table(runs, metric, mode) if len(runs) else pd.DataFrame()
 
     trials = pd.concat([s["trials"] for s in studies], ignore_index=True)
@@ -372,14 +272,23 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
             winner_trial = finished.iloc[0]
             winner = f"{winner_trial['study']} trial {winner_trial['trial_id']}"
             winner_test = float(winner_trial.get(score, math.nan))
-    if winner_dir is not None and (winner_dir / "checkpoints" / "best.ckpt").exists():
-        copy_winner(winner_dir, out / "best")
     default_of = winner_trial["study"] if winner_trial is not None and _flag(winner_trial.get("default")) else None
+    winner_val = _winner_val(seeds, winner_trial, metric)
+    rival = _best_rival(refs, ensemble, metric, mode, winner_val) if candidates else None
+    if rival is not None:  # the reference or the ensemble is best on validation: it is the winner
+        kind, weights, scores = rival
+        what = "the reference" if kind == "reference" else f"the ensemble ({describe(weights)})"
+        winner, winner_test, default_of = f"{what}, {metric} {scores[metric]:.4f}", scores[score], None
+        write_best_ensemble(out / "best", candidates, weights, studies[0]["base"], refs[0]["label_names"], scores)
+    elif winner_dir is not None and (winner_dir / "checkpoints" / "best.ckpt").exists():
+        copy_winner(winner_dir, out / "best")
     notes = verdict(families, winner_test, winner, score, default_of, mode) + ([budget_note] if budget_note else [])
+    plan_file = out / PLAN_FILE
+    if plan_file.exists():
+        notes.append(planned_vs_used(SweepPlan.load(plan_file)))
     write_leaderboard(
         families, seeds, out, [f"Winner: {winner}, {score} {winner_test:.4f}." if winner else "No winner."] + notes
     )
-    plan_file = out / PLAN_FILE
     summary = {
         "metric": metric,
         "studies": json.loads(families.to_json(orient="records")),  # NaN and NA as null
@@ -393,6 +302,7 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
         "notes": notes,
         "budget": json.loads(plan_file.read_text()) if plan_file.exists() else None,
     }
+    summary["ensemble"] = ensemble
     write_json(out / "summary.json", summary)
     print((out / "leaderboard.md").read_text())
     return summary

@@ -17,51 +17,18 @@ from ray.tune.schedulers import HyperBandScheduler, PopulationBasedTraining
 from attentune.errors import ConfigError
 from attentune.tasks.build import validate_config
 from attentune.tasks.train import write_json
+from attentune.tuning.claim import Claim, claim_budget, release_budget
 from attentune.tuning.cluster import concurrent_trials, placement, ray_session, trial_resources, workers_of
+from attentune.tuning.config import base_training_config
 from attentune.tuning.deadline import LearnTrialCosts, write_deadline
 from attentune.tuning.results import KeepTopCheckpoints, empty_trial_table, trial_table
 from attentune.tuning.searchers import make_search_alg, ray_settings_for_deadline
 from attentune.tuning.space import default_point, derived_values, param_space, use_task_search
-from attentune.tuning.sweep import Claim, claim_budget, release_budget
 from attentune.tuning.trainable import run_trial, trainable
 
 log = logging.getLogger(__name__)
 
 STUDY_DIR = "study"
-TRAIN_KEYS_EXCLUDED = (
-    "family",
-    "study_name",
-    "sweep_dir",
-    "search",
-    "searcher",
-    "scheduler",
-    "ray",
-    "num_samples",
-    "max_concurrent",
-    "resources",
-    "resume",
-    "keep_checkpoints",
-    "time_budget_s",
-    "reuse_actors",
-    "selection",
-    "budget",
-    "budget_policy",
-    "evaluate_default",
-    "trial",
-)
-
-
-def base_training_config(cfg: DictConfig) -> dict:
-    """The training part of a tune config, left unresolved so that interpolations follow each trial's
-    values (``max_length`` reaches ``model.max_length``); only what needs Hydra's runtime is fixed here."""
-    train_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k not in TRAIN_KEYS_EXCLUDED])
-    train_cfg.paths.output_dir = None  # each trial writes to its own trial directory
-    for key in ("path", "train_path", "val_path", "test_path"):  # trials run in other working directories
-        if train_cfg.data.get(key):
-            train_cfg.data[key] = hydra.utils.to_absolute_path(train_cfg.data[key])
-    return OmegaConf.to_container(train_cfg, resolve=False)
-
-
 def _instantiate_optional(node: DictConfig | None) -> Any:
     return hydra.utils.instantiate(node) if node else None
 
@@ -208,8 +175,9 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
         with ray_settings_for_deadline(cfg.searcher, time_budget_s is not None):
             results = tuner.fit()
         search_seconds = time.perf_counter() - start
-    release_budget(claim)
     table = trial_table(results, metric, mode, default=points[0] if points else None)
+    scores = table[metric].dropna()
+    release_budget(claim, None if scores.empty else float(scores.iloc[0]))  # trials.csv is sorted best first
     if table.empty:
         log.warning("study %s: no trial reported within its budget of %s s", cfg.study_name, time_budget_s)
     table.to_csv(out / "trials.csv", index=False)

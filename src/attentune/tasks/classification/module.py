@@ -47,6 +47,8 @@ class ClassificationModule(TrainingModule):
         self.val_metrics = base.clone(prefix="val/")
         self.test_metrics = base.clone(prefix="test/")
         self.val_acc_best = MaxMetric()
+        self.keep_probs = False  # KeepPredictions: keep each validation's and test's probabilities
+        self.probs: dict[str, list[torch.Tensor]] = {}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids, attention_mask)
@@ -58,6 +60,8 @@ class ClassificationModule(TrainingModule):
         if not torch.isfinite(loss):  # fail the run (and a tuning trial) instead of training on garbage
             raise FloatingPointError(f"{stage} loss is {loss.item()} at step {self.global_step}")
         metrics.update(logits, batch["labels"])
+        if self.keep_probs and stage != "train":
+            self.probs[stage].append(logits.detach().softmax(-1).cpu())
         batch_size = batch["labels"].shape[0]
         self.log(
             f"{stage}/loss",
@@ -78,6 +82,12 @@ class ClassificationModule(TrainingModule):
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "test", self.test_metrics)
+
+    def on_validation_epoch_start(self) -> None:
+        self.probs["val"] = []
+
+    def on_test_epoch_start(self) -> None:
+        self.probs["test"] = []
 
     def on_train_epoch_end(self) -> None:
         self.log_dict(self.train_metrics.compute())

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tokenizers import Tokenizer
@@ -14,6 +16,7 @@ from attentune.data.types import Split, TextDataset
 from attentune.errors import DataError
 from attentune.tasks.build import make_model
 from attentune.tasks.classification.module import ClassificationModule
+from attentune.tasks.classification.predictions import KeepPredictions
 from attentune.tasks.classification.reference import tfidf_reference
 from attentune.tasks.prepare import PreparedData, encoder_of
 from attentune.tasks.task import Setup, optimizer_args
@@ -59,14 +62,22 @@ class Classification:
         for i in range(0, len(ids), batch_size):
             batch = Collator(pad_id=0)([(x, 0) for x in ids[i : i + batch_size]])
             probs = run.module(batch["input_ids"], batch["attention_mask"]).float().softmax(-1)
-            for p in probs:
-                out.append(
-                    {"label": labels[int(p.argmax())], "probabilities": dict(zip(labels, p.tolist(), strict=True))}
-                )
+            out += label_records(probs.tolist(), labels)
         return out
 
-    def reference(self, dataset: TextDataset) -> dict[str, Any]:
-        return tfidf_reference(dataset)
+    def reference(self, dataset: TextDataset, out: Path | None = None) -> dict[str, Any]:
+        return tfidf_reference(dataset, out=out)
+
+    def callbacks(self, out: Path) -> list[L.Callback]:
+        return [KeepPredictions(out)]
+
+
+def label_records(probs: list[list[float]], labels: list[str]) -> list[dict[str, Any]]:
+    """One output record per row of probabilities: the label and every label's probability."""
+    return [
+        {"label": labels[max(range(len(p)), key=p.__getitem__)], "probabilities": dict(zip(labels, p, strict=True))}
+        for p in probs
+    ]
 
 
 def relabel(dataset: TextDataset, label_names: list[str]) -> TextDataset:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tokenizers import Tokenizer
@@ -75,8 +77,11 @@ class QuestionAnswering:
         final = answers(best, null, float(module.threshold) if module.no_answer else None)
         return [{"id": ex.id, "answer": final[ex.id], "score": best[ex.id][1]} for ex in examples]
 
-    def reference(self, dataset: QADataset) -> dict[str, Any]:
-        return lexical_reference(dataset)
+    def reference(self, dataset: QADataset, out: Path | None = None) -> dict[str, Any]:
+        return lexical_reference(dataset)  # no ensembles of QA models yet: nothing to keep
+
+    def callbacks(self, out: Path) -> list[L.Callback]:
+        return []
 
 
 def _windows(cfg: DictConfig, tokenizer: Tokenizer) -> Tokenizer:

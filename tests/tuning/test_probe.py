@@ -7,8 +7,8 @@ import math
 import torch
 
 from attentune.tasks.prepare import RunData
-from attentune.tasks.probe import probe_run_cost
 from attentune.tasks.task import task_of
+from attentune.tuning.planner.probe import probe_run_cost
 from conftest import compose_config
 
 QA = ["task=qa", "data=squad_synth", "max_length=96", "task.stride=16", "task.max_question_tokens=32", "batch_size=8"]

@@ -1,0 +1,81 @@
+"""What a trial costs on this machine: budgets in seconds, a default trial's time from its probed unit costs."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
+
+from attentune.errors import ConfigError
+from attentune.tuning.planner.probe import LATENCY_EXAMPLES, RunCost
+
+WORKER_START_S = 8.0  # a fresh Ray worker importing torch and Lightning (workers are reused after that)
+RAY_START_S = 10.0  # a study starting its private Ray instance and Tuner
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_budget(value: object, key: str = "budget") -> float | None:
+    """``1800``, ``"90s"``, ``"30m"``, ``"1.5h"``, ``"1h30m"`` -> seconds; null -> None."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*([smh])", text)
+        if not parts or re.sub(r"\d+(?:\.\d+)?\s*[smh]", "", text).strip():
+            raise ConfigError(f"{key}={value!r}: expected seconds or a duration such as 90s, 30m, 1.5h, 1h30m")
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if not seconds > 0:
+        raise ConfigError(f"{key}={value!r}: must be a positive duration")
+    return seconds
+
+
+@dataclass
+class TrialCost:
+    """Seconds one trial of a family's default configuration needs, from its probed unit costs."""
+
+    full_s: float  # every round to the end, then test and latency
+    first_round_s: float  # start-up and one round: the least a trial needs to report anything
+    finish_s: float  # after training: testing the best checkpoint and measuring latency
+    rounds: int
+
+    @classmethod
+    def of(cls, cost: RunCost, trial: DictConfig, safety: float) -> TrialCost:
+        rounds = int(trial.trainer.max_epochs)
+        fraction = float(trial.trainer.limit_train_batches)  # of the training set per round
+        if fraction > 1:  # a number of batches
+            fraction = min(1.0, fraction * cost.batch_size / max(cost.n_train, 1))
+        round_s = (
+            fraction * cost.n_train * cost.train_s_per_example
+            + cost.n_val * cost.eval_s_per_example
+            + cost.checkpoint_s  # the round's resume checkpoint (and often a new best one)
+        ) * safety
+        finish_s = ((cost.n_test + LATENCY_EXAMPLES) * cost.eval_s_per_example + cost.checkpoint_s) * safety
+        start_s = WORKER_START_S + cost.setup_s * safety
+        return cls(
+            full_s=start_s + rounds * round_s + finish_s,
+            first_round_s=start_s + round_s,
+            finish_s=finish_s,
+            rounds=rounds,
+        )
+
+
+def too_small(cost: RunCost, trial: DictConfig) -> str | None:
+    """Why ``trial`` cannot train on this data at all (fewer examples than a batch, or than a round), else None."""
+    if cost.n_train < cost.batch_size:
+        return f"the training set has {cost.n_train} examples, fewer than one batch (batch_size={cost.batch_size})"
+    fraction = float(trial.trainer.limit_train_batches)
+    if fraction <= 1 and int(fraction * math.ceil(cost.n_train / cost.batch_size)) < 1:
+        return f"one round ({fraction:.2g} of {cost.n_train} examples) is less than a batch of {cost.batch_size}"
+    return None
+
+
+def max_useful_seconds(trial_s: float, num_samples: int, max_concurrent: int) -> float:
+    """What ``num_samples`` full trials take, ``max_concurrent`` at a time; -1 (until the budget) has no end."""
+    if num_samples < 0:
+        return math.inf
+    # twice the estimate: a cap only hands time on, and a study that ends early passes its rest on anyway
+    return 2 * (RAY_START_S + math.ceil(num_samples / max(1, max_concurrent)) * trial_s)
