@@ -447,3 +447,64 @@ def test_data_smaller_than_a_batch_is_a_clear_error(tmp_path):
     )
     assert proc.returncode == 2
     assert "fewer than one batch (batch_size=32)" in proc.stderr
+
+
+def test_a_sweep_plans_first_ensembles_and_its_winner_is_a_model_evaluate_and_predict_use(tmp_path):
+    # the run as a new user typed it: tiny families on trec with a 3-minute budget; whole validation and
+    # test splits, so that every trial keeps its predictions and the sweep can ensemble them with the reference
+    proc = tune_cli(
+        "-m",
+        "model=bow,cnn",
+        "data=trec",
+        "budget=3m",
+        "evaluate_default=true",  # experiment=tiny's own search settings hold its defaults
+        "trainer.limit_val_batches=1.0",
+        "trainer.limit_test_batches=1.0",
+        "selection.seeds=[]",
+        f"hydra.sweep.dir={tmp_path}",
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the plan speaks before anything trains, and keeps its promise: planned vs used per study
+    assert proc.stdout.index("Budget plan") < proc.stdout.index("Winner:")
+    plan = json.loads((tmp_path / "budget_plan.json").read_text())
+    assert plan["reference"]["val"] > 0.5 and plan["reserve_s"] <= plan["selection_s"]
+    assert all(s["actual_s"] is not None and s["observed"] is not None for s in plan["studies"])
+    # the family that ran first scored far below the reference: the later one was weighed against that score
+    assert min(s["win_chance"] for s in plan["studies"]) < 0.05
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    for _, row in board[board["row"].str.startswith("best")].iterrows():
+        assert row["trials"] >= 1 or isinstance(row["note"], str)  # no family silently empty
+    assert "Budget, planned / used seconds:" in (tmp_path / "leaderboard.md").read_text()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # tiny models are far below TF-IDF on trec: the reference (alone, or in an ensemble) wins on validation
+    assert (tmp_path / "best" / "ensemble.json").exists() and not (tmp_path / "best" / "checkpoints").exists()
+    spec = json.loads((tmp_path / "best" / "ensemble.json").read_text())
+    assert "reference" in {m["name"] for m in spec["members"]}
+    assert sum(m["weight"] for m in spec["members"]) == pytest.approx(1.0)
+    if summary["ensemble"] is not None:  # its row names its members and weights
+        (row,) = board[board["row"] == "ensemble"].itertuples()
+        assert row.note.startswith("members: ")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ev = subprocess.run(
+        [sys.executable, "src/evaluate.py", f"ckpt_path={tmp_path / 'best'}", f"hydra.run.dir={tmp_path}/eval"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    scored = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert scored["test/acc"] == pytest.approx(summary["winner_test"]["test/acc"], abs=1e-6)
+    pred = subprocess.run(
+        [sys.executable, "src/predict.py", f"ckpt_path={tmp_path / 'best'}", "text=What year did the war end?"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert pred.returncode == 0, pred.stderr[-2000:]
+    (out,) = [json.loads(line) for line in pred.stdout.splitlines() if line.startswith("{")]
+    assert out["label"] in spec["label_names"] and sum(out["probabilities"].values()) == pytest.approx(1.0)

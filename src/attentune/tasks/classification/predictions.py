@@ -33,9 +33,12 @@ def load_predictions(path: Path) -> dict[str, np.ndarray] | None:
         return {k: f[k] for k in f.files}
 
 
-def dataset_order(probs: list[torch.Tensor], encoded: list) -> np.ndarray:
-    """Evaluation loaders visit a split sorted by length (stably): put the rows back in dataset order."""
+def dataset_order(probs: list[torch.Tensor], encoded: list) -> np.ndarray | None:
+    """Evaluation loaders visit a split sorted by length (stably): put the rows back in dataset order. None when
+    the run evaluated part of the split (``limit_val_batches``): its predictions cannot stand for the split."""
     sorted_probs = torch.cat(probs).numpy()
+    if len(sorted_probs) != len(encoded):
+        return None
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     out = np.empty_like(sorted_probs)
     out[order] = sorted_probs
@@ -65,8 +68,7 @@ class KeepPredictions(L.Callback):
             return
         score = float(score)
         if self.best is None or (score > self.best if ckpt.mode == "max" else score < self.best):
-            self.best = score
-            self.val = dataset_order(probs, trainer.datamodule.encoded("val"))
+            self.best, self.val = score, dataset_order(probs, trainer.datamodule.encoded("val"))
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         probs = pl_module.probs.get("test")
@@ -74,5 +76,7 @@ class KeepPredictions(L.Callback):
             return
         dm = trainer.datamodule
         test = dataset_order(probs, dm.encoded("test"))
+        if test is None:
+            return
         labels = {split: [y for _, y in dm.encoded(split)] for split in ("val", "test")}
         save_predictions(self.out / PREDICTIONS_FILE, self.val, test, labels["val"], labels["test"])

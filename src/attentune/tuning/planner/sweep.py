@@ -14,6 +14,7 @@ import itertools
 import logging
 import sys
 import time
+import traceback
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,8 @@ def probe_study(cfg: DictConfig, base: dict, key: str, name: str, data: RunData 
     trial = default_trial(cfg, base)
     cost = probe_run_cost(trial, threads=int(cfg.resources.cpu) or 1, data=data)
     apply_example_budget(trial, cost.n_examples)
-    entry = StudyBudget(key=key, name=name, family=str(cfg.family), cost=cost.as_dict())
+    family = OmegaConf.select(cfg, "hydra.runtime.choices.model") or cfg.family  # a job composed by the planner
+    entry = StudyBudget(key=key, name=name, family=str(family), cost=cost.as_dict())
     entry.skip = too_small(cost, trial)
     if entry.skip:
         entry.skip = f"skipped: {entry.skip}"
@@ -210,6 +212,9 @@ class BudgetPlanCallback(Callback):
         except AttentuneError as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
+        except Exception:  # Hydra would turn it into a warning and run the sweep without a plan
+            traceback.print_exc()
+            raise SystemExit(1) from None
         if plan is not None:
             print(plan_table(plan, float(config.budget_policy.selection_share)), flush=True)
             sweep_dir = Path(config.hydra.sweep.dir)
