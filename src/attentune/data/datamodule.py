@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import lightning as L
 from torch.utils.data import DataLoader
 
+from attentune.data.bucketing import BucketBatchSampler
 from attentune.data.types import Split, TextDataset
 
 Encode = Callable[[Sequence[str]], list[list[int]]]
@@ -15,8 +16,9 @@ Encode = Callable[[Sequence[str]], list[list[int]]]
 class TextDataModule(L.LightningDataModule):
     """Tokenizes each split once, then serves dynamically padded batches.
 
-    ``collate_fn`` turns a list of ``(token_ids, label)`` pairs into a batch dict; evaluation loaders
-    visit examples sorted by length so that little compute is spent on padding.
+    ``collate_fn`` turns a list of ``(token_ids, label)`` pairs into a batch dict. Little compute is spent on
+    padding: training batches hold texts of similar lengths (``BucketBatchSampler``), evaluation loaders visit
+    examples sorted by length.
     """
 
     def __init__(
@@ -55,6 +57,10 @@ class TextDataModule(L.LightningDataModule):
 
     def _loader(self, name: str, train: bool) -> DataLoader:
         examples = self.encoded(name)
+        workers = {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
+        if train and self.bucketed():
+            sampler = BucketBatchSampler([len(ids) for ids, _ in examples], self.batch_size)
+            return DataLoader(examples, batch_sampler=sampler, collate_fn=self.collate_fn, **workers)
         if not train:
             examples = sorted(examples, key=lambda e: len(e[0]))
         return DataLoader(
@@ -62,9 +68,14 @@ class TextDataModule(L.LightningDataModule):
             batch_size=self.batch_size if train else self.eval_batch_size,
             shuffle=train,
             collate_fn=self.collate_fn,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            **workers,
         )
+
+    def bucketed(self) -> bool:
+        """Length-bucketed training batches, except under DDP (each rank's shard comes from Lightning's
+        distributed sampler, which replaces a plain shuffle)."""
+        trainer = getattr(self, "trainer", None)
+        return trainer is None or trainer.world_size == 1
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)

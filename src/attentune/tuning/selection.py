@@ -228,7 +228,8 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     metric, mode = monitors.pop()
     refs = references(studies, out)
     families = family_table(studies, metric, mode, refs)
-    candidates = sweep_candidates(studies, refs, metric, mode, int(cfg.get("keep_checkpoints", 3))) if metric == "val/acc" else []
+    per_study = int(cfg.get("keep_checkpoints", 3))  # the trials that keep a checkpoint
+    candidates = sweep_candidates(studies, refs, metric, mode, per_study) if metric == "val/acc" else []
     ensemble = sweep_ensemble(candidates)
     if ensemble is not None:
         families = add_ensemble_row(families, ensemble, metric, mode)

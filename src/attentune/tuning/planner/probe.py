@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import random
 import time
 import warnings
@@ -84,8 +85,10 @@ def probe_run_cost(
 ) -> RunCost:
     """Measure ``cfg``'s run on a random sample of its own data with ``threads`` torch threads (a trial's CPUs).
 
-    Training steps use the run's batch size, precision (bf16 autocast where the run would use it) and
-    optimiser; evaluation uses full evaluation batches of random items. ``data``: as for ``train()``.
+    Training steps use the run's batch size, precision (bf16 autocast where the run would use it), optimiser and
+    training batches as its loader draws them; evaluation uses full evaluation batches of random items (padded
+    more than the length-sorted evaluation loaders pad: the estimate errs on the slow side).
+    ``data``: as for ``train()``.
     """
     rng = random.Random(0)
     with _threads(threads), warnings.catch_warnings():
@@ -107,7 +110,10 @@ def probe_run_cost(
         bf16 = resolve_precision(cfg.trainer.precision, "cpu").startswith("bf16")
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
         optimizer = module.optimizer_factory([p for p in module.parameters() if p.requires_grad])
-        train_batches = _sample(loaders["train"], cfg.batch_size, steps + 1, rng)
+        full = (b for b in loaders["train"] if b["input_ids"].shape[0] == cfg.batch_size)  # a chunk's tail is short
+        train_batches = list(itertools.islice(full, steps + 1))  # as training draws them (length-bucketed)
+        if not train_batches:  # a training set smaller than a batch (the planner says so before training)
+            train_batches = _sample(loaders["train"], cfg.batch_size, steps + 1, rng)
 
         def train_step(batch: dict) -> None:
             with autocast:
