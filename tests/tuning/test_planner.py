@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from attentune.errors import ConfigError
 from attentune.tuning.planner import priors
-from attentune.tuning.planner.cost import RAY_START_S, TrialCost, parse_budget, too_small
+from attentune.tuning.planner.cost import RAY_START_S, TrialCost, auto_budget, parse_budget, too_small
 from attentune.tuning.planner.plan import StudyBudget, SweepPlan, share
 from attentune.tuning.planner.probe import RunCost
 
@@ -71,6 +71,12 @@ def test_a_starting_study_shares_what_is_really_left_and_a_skipped_one_is_recons
     assert plan.entry("b").skip.startswith("skipped: one trial needs ≈ 400 s, 300 s left")
     plan.allot(now=500.0, first=plan.entry("b"))  # had a finished at 500 s, b would get all that is left
     assert plan.entry("b").skip is None and plan.entry("b").allotted_s == pytest.approx(500)
+
+
+def test_an_auto_budget_is_forty_minutes_or_what_this_machine_needs_for_every_family_and_some_search():
+    assert auto_budget(600.0, 0.25) == 2400.0  # a fast CPU: the 40 minutes that were measured to be enough
+    assert auto_budget(2400.0, 0.25) == pytest.approx(1.5 * 2400 / 0.75)  # a slow one: every family + search
+    assert parse_budget("auto") is None and parse_budget("AUTO") is None  # decided by the planner, not parsed
 
 
 def test_plans_survive_a_round_trip_through_their_file(tmp_path):

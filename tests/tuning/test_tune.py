@@ -359,16 +359,14 @@ def test_gpu_requests_the_local_ray_cannot_meet_are_config_errors(tmp_path):
 
 
 def test_each_study_starts_with_its_default_configuration(tmp_path):
-    # bow's tiny settings are a point of its space once the vocabulary is one of its choices
-    trials = search(
-        tmp_path, "model=bow", "tokenizer.vocab_size=4000", "evaluate_default=true", "num_samples=3", "searcher=optuna"
-    )
+    # experiment=tiny's search (conf/experiment/tune/tiny.yaml) holds tiny's own settings as a point of the space
+    trials = search(tmp_path, "model=bow", "evaluate_default=true", "num_samples=3", "searcher=optuna")
     assert len(trials) == 3 and trials["default"].sum() == 1
     (default_dir,) = trials.loc[trials["default"], "trial_dir"].map(Path)
     trained = OmegaConf.load(default_dir / "config.yaml")
-    # exactly what train.py model=bow experiment=tiny tokenizer.vocab_size=4000 trains
+    # exactly what train.py model=bow experiment=tiny trains
     assert (trained.model.embed_dim, trained.model.hidden_dim, trained.model.dropout) == (100, 128, 0.2)
-    assert (trained.optimizer.lr, trained.batch_size, trained.tokenizer.vocab_size) == (1e-3, 16, 4000)
+    assert (trained.optimizer.lr, trained.batch_size, trained.tokenizer.vocab_size) == (1e-3, 16, 500)
     others = [OmegaConf.load(Path(d) / "config.yaml") for d in trials.loc[~trials["default"], "trial_dir"]]
     assert all(o.optimizer.lr != 1e-3 for o in others)  # sampled, not the default again
 

@@ -10,14 +10,17 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from ray import tune
 
 from attentune.errors import ConfigError
+from attentune.tuning.deadline import read_deadline, write_deadline
 from attentune.tuning.planner import priors
-from attentune.tuning.planner.cost import parse_budget
+from attentune.tuning.planner.cost import auto_budget, is_auto, parse_budget
 from attentune.tuning.planner.plan import NO_TIME, PLAN_FILE, SweepPlan
 from attentune.tuning.planner.sweep import chances, job_key, probe_study
 
@@ -34,6 +37,7 @@ class Claim:
     skip: str | None = None
     plan_path: Path | None = None
     key: str = ""
+    reference: float | None = None  # the reference row's validation score, when the plan has it
 
 
 def _planned_sweep() -> tuple[Path, str] | None:
@@ -68,19 +72,25 @@ def claim_budget(cfg: DictConfig, base: dict) -> Claim:
                 entry.skip,
                 path,
                 key,
+                plan.reference.get("val"),
             )
         log.warning("budget: this study is not in the sweep's plan %s; it runs on its own budget", path)
     explicit = parse_budget(cfg.get("time_budget_s"), "time_budget_s")
     if explicit is not None:  # the user's own budget for this study: taken as it is
         return Claim(explicit)
     budget = parse_budget(cfg.get("budget"))
-    if budget is None:
+    if budget is None and not is_auto(cfg.get("budget")):
         return Claim(None)
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:  # side by side (SLURM jobs)
-        budget *= 1 - float(cfg.budget_policy.selection_share)
+    share = float(cfg.budget_policy.selection_share)
+    side_by_side = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN  # (SLURM jobs)
     entry = probe_study(cfg, base, "", cfg.study_name)
     if entry.skip:
         raise ConfigError(f"{cfg.study_name}: {entry.skip.removeprefix('skipped: ')}")
+    if budget is None:  # budget=auto: what this study's first trial and some search need here
+        budget = auto_budget(entry.floor(), share)
+        log.info("budget=auto: %.0f s for %s on this machine", budget, cfg.study_name)
+    if side_by_side:
+        budget *= 1 - share
     if entry.trial_s > budget:
         raise ConfigError(
             f"budget={cfg.budget}: one trial of {cfg.study_name} needs ≈ {entry.trial_s:.0f} s, "
@@ -100,3 +110,36 @@ def release_budget(claim: Claim, best: float | None = None) -> None:
         entry.finished = time.time()
         entry.observed = best
         plan.save(claim.plan_path)
+
+
+class YieldWhenBehind(tune.Callback):
+    """A study whose first finished trial scores far below the reference gives back half of its time left.
+
+    ``behind`` (points of the monitored score, ``budget_policy.behind_points``): the study's deadline moves to
+    halfway between now and the old one, once; no new trial starts after it, and the next study's claim shares
+    the time this one gave back. Its running trials keep the deadline they started with.
+    """
+
+    def __init__(self, run_dir: Path, reference: float, metric: str, mode: str, behind: float) -> None:
+        self.run_dir, self.reference, self.metric, self.behind = run_dir, reference, metric, behind
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.done = False
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        score = (trial.last_result or {}).get(self.metric)
+        if self.done or score is None:
+            return
+        self.done = True
+        gap = 100 * self.sign * (self.reference - float(score))
+        deadline = read_deadline(self.run_dir)
+        if gap > self.behind and deadline is not None and deadline["deadline"] > time.time():
+            now = time.time()
+            write_deadline(self.run_dir, **{**deadline, "deadline": now + (deadline["deadline"] - now) / 2})
+            log.warning(
+                "budget: the first trial scored %s %.4f, %.1f points below the reference: this study gives back "
+                "half of its %.0f s left",
+                self.metric,
+                float(score),
+                gap,
+                deadline["deadline"] - now,
+            )

@@ -17,7 +17,7 @@ from ray.tune.schedulers import HyperBandScheduler, PopulationBasedTraining
 from attentune.errors import ConfigError
 from attentune.tasks.build import validate_config
 from attentune.tasks.train import write_json
-from attentune.tuning.claim import Claim, claim_budget, release_budget
+from attentune.tuning.claim import Claim, YieldWhenBehind, claim_budget, release_budget
 from attentune.tuning.cluster import concurrent_trials, placement, ray_session, trial_resources, workers_of
 from attentune.tuning.config import base_training_config
 from attentune.tuning.deadline import LearnTrialCosts, write_deadline
@@ -167,7 +167,8 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                     failure_config=tune.FailureConfig(max_failures=0),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
                     callbacks=[KeepTopCheckpoints(cfg.keep_checkpoints, metric, mode)]
-                    + ([LearnTrialCosts(study_path.parent)] if time_budget_s is not None else []),
+                    + ([LearnTrialCosts(study_path.parent)] if time_budget_s is not None else [])
+                    + yield_when_behind(cfg, claim, study_path.parent),
                     verbose=1,
                 ),
             )
@@ -197,6 +198,14 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     write_json(out / "base_config.json", {"base": base, "derived": derived, "default": points[0] if points else None})
     log.info("study %s: %s", cfg.study_name, json.dumps(summary))
     return summary
+
+
+def yield_when_behind(cfg: DictConfig, claim: Claim, run_dir: Path) -> list[tune.Callback]:
+    """In a planned sweep with a reference score: give time back when the first trial is far below it."""
+    behind = cfg.budget_policy.get("behind_points")
+    if claim.reference is None or claim.time_budget_s is None or behind is None:
+        return []
+    return [YieldWhenBehind(run_dir, claim.reference, cfg.monitor.metric, cfg.monitor.mode, float(behind))]
 
 
 def hard_stop_grace(time_budget_s: float) -> float:

@@ -14,11 +14,15 @@ from attentune.tuning.planner.probe import LATENCY_EXAMPLES, RunCost
 WORKER_START_S = 8.0  # a fresh Ray worker importing torch and Lightning (workers are reused after that)
 RAY_START_S = 10.0  # a study starting its private Ray instance and Tuner
 _UNITS = {"s": 1, "m": 60, "h": 3600}
+AUTO = "auto"  # budget=auto: what this machine needs (auto_budget), decided after probing
+AUTO_MIN_S = 40 * 60.0  # ...never less than the 40 minutes that fit every family on our fast CPUs
+AUTO_SEARCH = 1.5  # ...and half as much again as one trial of every family (with selection's share) for search
 
 
 def parse_budget(value: object, key: str = "budget") -> float | None:
-    """``1800``, ``"90s"``, ``"30m"``, ``"1.5h"``, ``"1h30m"`` -> seconds; null -> None."""
-    if value is None:
+    """``1800``, ``"90s"``, ``"30m"``, ``"1.5h"``, ``"1h30m"`` -> seconds; null -> None. ``auto`` is None here: the
+    planner decides it from the probed costs (``auto_budget``) before anything reads a deadline from it."""
+    if value is None or (key == "budget" and str(value).strip().lower() == AUTO):
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
@@ -79,3 +83,14 @@ def max_useful_seconds(trial_s: float, num_samples: int, max_concurrent: int) ->
         return math.inf
     # twice the estimate: a cap only hands time on, and a study that ends early passes its rest on anyway
     return 2 * (RAY_START_S + math.ceil(num_samples / max(1, max_concurrent)) * trial_s)
+
+
+def is_auto(value: object) -> bool:
+    return str(value).strip().lower() == AUTO
+
+
+def auto_budget(first_trials_s: float, selection_share: float) -> float:
+    """``budget=auto``: one trial of every study (``first_trials_s``, probing included) with selection's share,
+    and half as much again for the search, but at least ``AUTO_MIN_S``. On a CPU 2-4x slower than ours, that
+    is what every family's first trial and some search need; on ours, the 40 minutes measured to be enough."""
+    return max(AUTO_MIN_S, AUTO_SEARCH * first_trials_s / max(1e-6, 1.0 - selection_share))

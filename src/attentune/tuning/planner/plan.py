@@ -94,6 +94,7 @@ class SweepPlan:
     probe_s: float = 0.0
     reserve_s: float = 0.0  # what the last allotment left selection
     reference: dict = field(default_factory=dict)  # the reference row's validation score (for the updates)
+    auto: bool = False  # budget=auto: budget_s was chosen for this machine from the probed costs
 
     @property
     def studies_deadline(self) -> float:

@@ -30,7 +30,14 @@ from attentune.tasks.prepare import RunData
 from attentune.tuning.config import base_training_config
 from attentune.tuning.memo import MemoizedRunData
 from attentune.tuning.planner import priors
-from attentune.tuning.planner.cost import TrialCost, max_useful_seconds, parse_budget, too_small
+from attentune.tuning.planner.cost import (
+    TrialCost,
+    auto_budget,
+    is_auto,
+    max_useful_seconds,
+    parse_budget,
+    too_small,
+)
 from attentune.tuning.planner.plan import PLAN_FILE, StudyBudget, SweepPlan
 from attentune.tuning.planner.probe import probe_run_cost
 from attentune.tuning.reference import reference_of
@@ -110,8 +117,9 @@ def chances(plan: SweepPlan, observations: list[dict], n_train: int, words: floa
 
 def plan_sweep(config: DictConfig) -> SweepPlan | None:
     """Probe every job of the sweep, compute the reference, and share ``config.budget``; None without a budget."""
+    auto = is_auto(config.get("budget"))
     budget = parse_budget(config.get("budget"))
-    if budget is None:
+    if budget is None and not auto:
         return None
     start = time.time()
     entries, bases = [], []
@@ -125,30 +133,35 @@ def plan_sweep(config: DictConfig) -> SweepPlan | None:
         base = base_training_config(job)
         bases.append(base)
         entries.append(probe_study(job, base, job_key(overrides), name, memo))
-    selection_s = float(config.budget_policy.selection_share) * budget
-    plan = SweepPlan(budget_s=budget, start=start, selection_s=selection_s, studies=entries)
+    share = float(config.budget_policy.selection_share)
+    plan = SweepPlan(budget_s=budget or 0.0, start=start, selection_s=share * (budget or 0.0), studies=entries)
     first = OmegaConf.create(bases[0])
     task = str((first.get("task") or {}).get("name", "classification"))
     dataset = memo.dataset(first)
     texts = dataset.train.texts if hasattr(dataset.train, "texts") else []
     n_train, words = len(dataset.train), priors.mean_words(list(texts)) if texts else 0.0
-    ref = reference_of(bases[0], Path(config.hydra.sweep.dir))
-    plan.reference = {"val": ref.get(config.monitor.metric), "n_train": n_train, "words": round(words, 1)}
+    plan.reference = {"n_train": n_train, "words": round(words, 1)}
     chances(plan, priors.load_observations(Path(str(first.paths.cache_dir)), task), n_train, words)
     plan.probe_s = round(time.time() - start, 1)
+    if auto:  # what one trial of every family and some search need on this machine
+        plan.budget_s = round(auto_budget(plan.fits_all_s(share)[0], share))
+        plan.selection_s, plan.auto = share * plan.budget_s, True
     plan.allot()
     if not [s for s in entries if s.skip is None]:
         reasons = "; ".join(f"{s.name}: {s.skip}" for s in entries)
         smallest = min((s.floor() for s in entries if s.trial_s), default=None)
         fits = f" (the smallest that fits one: ≈ {smallest + plan.probe_s:.0f} s)" if smallest else ""
         raise ConfigError(f"budget={config.budget}: no study can run one trial{fits}: {reasons}")
+    # the reference row (seconds; selection ranks it too): finished studies' chances are weighed against it
+    plan.reference["val"] = reference_of(bases[0], Path(config.hydra.sweep.dir)).get(config.monitor.metric)
     return plan
 
 
 def plan_table(plan: SweepPlan, selection_share: float) -> str:
     """The plan as a person reads it, before anything trains."""
+    how = " = budget=auto on this machine" if plan.auto else ""
     lines = [
-        f"Budget plan ({plan.budget_s:.0f} s; probing took {plan.probe_s:.0f} s; reference "
+        f"Budget plan ({plan.budget_s:.0f} s{how}; probing took {plan.probe_s:.0f} s; reference "
         f"val {plan.reference.get('val', float('nan')):.4f} on {plan.reference.get('n_train')} texts of "
         f"{plan.reference.get('words')} words):",
         "| study | chance to win | expected gain (pts) | one trial s | allotted s | note |",
