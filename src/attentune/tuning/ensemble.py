@@ -71,8 +71,8 @@ def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def sweep_candidates(studies: list[dict], refs: list[dict], metric: str, mode: str, per_study: int) -> list[Candidate]:
-    """Each study's best ``per_study`` finished trials that kept a checkpoint and predictions, and the reference;
-    none when the sweep covers several datasets or the task keeps no predictions (QA)."""
+    """Each study's best ``per_study`` finished trials that kept a checkpoint and predictions (whole splits), and
+    the reference; none when the sweep covers several datasets or the task keeps no predictions (QA)."""
     if len(refs) != 1:
         return []
     out = []
@@ -95,10 +95,10 @@ def sweep_candidates(studies: list[dict], refs: list[dict], metric: str, mode: s
                 break
     ref_dir = refs[0].get("dir")
     loaded = load_predictions(Path(ref_dir) / PREDS) if ref_dir else None
-    if loaded is not None and out:
+    if loaded is not None:  # the reference is a candidate even when no trial kept its predictions
         model = str(Path(ref_dir) / MODEL_FILE)
         out.append(Candidate("reference", "reference", model, loaded["val"], loaded["test"], loaded))
-    labels = out[0].arrays["val_labels"] if out else None
+    labels = out[-1].arrays["val_labels"] if out else None  # the reference's, when it has them
     return [c for c in out if np.array_equal(c.arrays["val_labels"], labels)]  # the same split, the same order
 
 

@@ -275,7 +275,8 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
             winner_test = float(winner_trial.get(score, math.nan))
     default_of = winner_trial["study"] if winner_trial is not None and _flag(winner_trial.get("default")) else None
     winner_val = _winner_val(seeds, winner_trial, metric)
-    rival = _best_rival(refs, ensemble, metric, mode, winner_val) if candidates else None
+    has_reference = any(c.kind == "reference" for c in candidates)
+    rival = _best_rival(refs, ensemble, metric, mode, winner_val) if has_reference else None
     if rival is not None:  # the reference or the ensemble is best on validation: it is the winner
         kind, weights, scores = rival
         what = "the reference" if kind == "reference" else f"the ensemble ({describe(weights)})"
