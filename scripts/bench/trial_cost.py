@@ -31,9 +31,9 @@ def seconds_per_example(step, batches: list[dict]) -> float:
 def measure(family: str, data: list[str], steps: int) -> dict:
     from hydra import compose, initialize_config_dir
 
-    from attentune.tasks.build import resolve_precision
     from attentune.tasks.prepare import RunData
     from attentune.tasks.task import task_of
+    from attentune.tuning.planner.probe import module_steps
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("train", [f"model={family}", *data])
@@ -43,21 +43,7 @@ def measure(family: str, data: list[str], steps: int) -> dict:
     dm, module = setup.datamodule, setup.module
     dm.setup("fit")
     lengths = np.array([len(ids) for ids, _ in dm.encoded("train")])
-    bf16 = resolve_precision(cfg.trainer.precision, "cpu").startswith("bf16")
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
-    optimizer = module.optimizer_factory([p for p in module.parameters() if p.requires_grad])
-
-    def train_step(batch: dict) -> None:
-        with autocast:
-            loss = module.training_step(batch, 0)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    @torch.inference_mode()
-    def eval_step(batch: dict) -> None:
-        with autocast:
-            module.validation_step(batch, 0)
+    train_step, eval_step, _ = module_steps(cfg, module)
 
     items = dm.encoded("train")
     rng = random.Random(0)

@@ -49,6 +49,13 @@ def tune_cli(*overrides: str, timeout: int = 400, **popen) -> subprocess.Complet
     )
 
 
+def entry_point(script: str, *overrides: str) -> subprocess.CompletedProcess:
+    """``src/<script>`` with ``overrides``, as a user runs it after a sweep."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, f"src/{script}", *overrides]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
 def kill_trial_workers(study: Path, timeout_s: float = 30.0) -> None:
     """SIGKILL the Ray workers that ran the study's trials (and a DDP trial's ranks), by the PIDs their results
     recorded, each checked to still be a Ray worker: they have process groups of their own, so they outlive a
@@ -246,26 +253,11 @@ def test_a_sweep_plans_first_ranks_the_reference_and_ensembles_and_its_winner_is
     if summary["ensemble"] is not None:  # its row names its members and weights
         (row,) = board[board["row"] == "ensemble"].itertuples()
         assert row.note.startswith("members: ")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ev = subprocess.run(
-        [sys.executable, "src/evaluate.py", f"ckpt_path={tmp_path / 'best'}", f"hydra.run.dir={tmp_path}/eval"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    ev = entry_point("evaluate.py", f"ckpt_path={tmp_path / 'best'}", f"hydra.run.dir={tmp_path}/eval")
     assert ev.returncode == 0, ev.stderr[-2000:]
     scored = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert scored["test/acc"] == pytest.approx(summary["winner_test"]["test/acc"], abs=1e-6)
-    pred = subprocess.run(
-        [sys.executable, "src/predict.py", f"ckpt_path={tmp_path / 'best'}", "text=What year did the war end?"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    pred = entry_point("predict.py", f"ckpt_path={tmp_path / 'best'}", "text=What year did the war end?")
     assert pred.returncode == 0, pred.stderr[-2000:]
     (out,) = [json.loads(line) for line in pred.stdout.splitlines() if line.startswith("{")]
     assert out["label"] in spec["label_names"] and sum(out["probabilities"].values()) == pytest.approx(1.0)

@@ -80,6 +80,28 @@ def _sample(loader: DataLoader, size: int, count: int, rng: random.Random) -> li
     return [loader.collate_fn([items[i] for i in rng.sample(range(len(items)), size)]) for _ in range(count)]
 
 
+def module_steps(cfg: DictConfig, module) -> tuple:
+    """``(train_step, eval_step, optimizer)``: one optimiser step and one evaluation step of the task module on a
+    batch, in the run's precision (bf16 autocast where the run would use it), as its Trainer runs them."""
+    bf16 = resolve_precision(cfg.trainer.precision, "cpu").startswith("bf16")
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+    optimizer = module.optimizer_factory([p for p in module.parameters() if p.requires_grad])
+
+    def train_step(batch: dict) -> None:
+        with autocast:
+            loss = module.training_step(batch, 0)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    @torch.inference_mode()
+    def eval_step(batch: dict) -> None:
+        with autocast:
+            module.validation_step(batch, 0)
+
+    return train_step, eval_step, optimizer
+
+
 def probe_run_cost(
     cfg: DictConfig, threads: int = 1, steps: int = 8, min_seconds: float = 2.0, data: RunData | None = None
 ) -> RunCost:
@@ -107,32 +129,16 @@ def probe_run_cost(
         setup_s = time.perf_counter() - start
         sizes = {split: len(loader.dataset) for split, loader in loaders.items()}
 
-        bf16 = resolve_precision(cfg.trainer.precision, "cpu").startswith("bf16")
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
-        optimizer = module.optimizer_factory([p for p in module.parameters() if p.requires_grad])
+        train_step, eval_step, optimizer = module_steps(cfg, module)
         full = (b for b in loaders["train"] if b["input_ids"].shape[0] == cfg.batch_size)  # a chunk's tail is short
         train_batches = list(itertools.islice(full, steps + 1))  # as training draws them (length-bucketed)
         if not train_batches:  # a training set smaller than a batch (the planner says so before training)
             train_batches = _sample(loaders["train"], cfg.batch_size, steps + 1, rng)
-
-        def train_step(batch: dict) -> None:
-            with autocast:
-                loss = module.training_step(batch, 0)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
         module.train()
         bs = train_batches[0]["input_ids"].shape[0]
         train_s = _timed_steps(train_step, train_batches, min_seconds) / bs
 
         eval_batches = _sample(loaders["val"], loaders["val"].batch_size, 3, rng)
-
-        @torch.inference_mode()
-        def eval_step(batch: dict) -> None:
-            with autocast:
-                module.validation_step(batch, 0)
-
         module.eval()
         eval_bs = eval_batches[0]["input_ids"].shape[0]
         eval_s = _timed_steps(eval_step, eval_batches, min_seconds / 2) / eval_bs
