@@ -61,15 +61,15 @@ def _threads(n: int):
 
 
 def _timed_steps(fn, batches: list, min_seconds: float) -> float:
-    """Seconds per call of ``fn`` over ``batches`` after one warm-up call; stops once ``min_seconds`` are spent."""
+    """Seconds per item of ``fn`` over ``batches`` after one warm-up call; stops once ``min_seconds`` are spent."""
     fn(batches[0])
-    start, done = time.perf_counter(), 0
+    start, items = time.perf_counter(), 0
     for batch in batches[1:]:
         fn(batch)
-        done += 1
+        items += batch["input_ids"].shape[0]
         if time.perf_counter() - start >= min_seconds:
             break
-    return (time.perf_counter() - start) / max(done, 1)
+    return (time.perf_counter() - start) / max(items, 1)
 
 
 def _sample(loader: DataLoader, size: int, count: int, rng: random.Random) -> list:
@@ -108,8 +108,8 @@ def probe_run_cost(
     """Measure ``cfg``'s run on a random sample of its own data with ``threads`` torch threads (a trial's CPUs).
 
     Training steps use the run's batch size, precision (bf16 autocast where the run would use it), optimiser and
-    training batches as its loader draws them; evaluation uses full evaluation batches of random items (padded
-    more than the length-sorted evaluation loaders pad: the estimate errs on the slow side).
+    training batches as its loader draws them; evaluation the shortest, the middle and the longest batch of the
+    length-sorted validation loader.
     ``data``: as for ``train()``.
     """
     rng = random.Random(0)
@@ -135,13 +135,12 @@ def probe_run_cost(
         if not train_batches:  # a training set smaller than a batch (the planner says so before training)
             train_batches = _sample(loaders["train"], cfg.batch_size, steps + 1, rng)
         module.train()
-        bs = train_batches[0]["input_ids"].shape[0]
-        train_s = _timed_steps(train_step, train_batches, min_seconds) / bs
+        train_s = _timed_steps(train_step, train_batches, min_seconds)
 
-        eval_batches = _sample(loaders["val"], loaders["val"].batch_size, 3, rng)
+        ordered = list(loaders["val"])  # sorted by length, as evaluation runs: three batches spread across it
+        eval_batches = [ordered[round(i * (len(ordered) - 1) / 2)] for i in range(3)]
         module.eval()
-        eval_bs = eval_batches[0]["input_ids"].shape[0]
-        eval_s = _timed_steps(eval_step, eval_batches, min_seconds / 2) / eval_bs
+        eval_s = _timed_steps(eval_step, eval_batches, min_seconds / 2)
 
         start = time.perf_counter()
         torch.save({"model": module.state_dict(), "optimizer": optimizer.state_dict()}, io.BytesIO())
