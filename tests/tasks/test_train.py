@@ -87,9 +87,7 @@ def test_evaluate_rescores_the_best_checkpoint(trained_run, tmp_path):
 
 def test_evaluate_cli_on_another_split(trained_run, tmp_path):
     out, _ = trained_run
-    proc = run_cli(
-        "evaluate.py", f"ckpt_path={out}/checkpoints/best.ckpt", "split=val", f"hydra.run.dir={tmp_path}"
-    )
+    proc = run_cli("evaluate.py", f"ckpt_path={out}/checkpoints/best.ckpt", "split=val", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) >= {"val/acc", "val/f1_macro"} and metrics["examples"] > 100
@@ -145,3 +143,23 @@ def test_many_loggers_csv_tensorboard_and_wandb_offline(tmp_path, monkeypatch):
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))  # a real offline run, syncable with `wandb sync`
     assert 0.0 <= metrics["test/acc"] <= 1.0
+
+
+def test_a_run_keeps_its_best_checkpoints_predictions_in_dataset_order(cfg_train, tmp_path):
+    import numpy as np
+
+    from attentune.tasks.classification.predictions import PREDICTIONS_FILE, load_predictions
+
+    cfg = cfg_train(
+        "data=trec", "trainer.max_epochs=3", "trainer.limit_val_batches=1.0", "trainer.limit_test_batches=1.0"
+    )
+    metrics = train(cfg)
+    kept = load_predictions(tmp_path / "run" / PREDICTIONS_FILE)
+    assert kept["val"].shape == (len(kept["val_labels"]), 6) and np.allclose(kept["test"].sum(1), 1.0, atol=1e-4)
+    # rows in dataset order and from the checkpoint that was kept: they score exactly what the run reported
+    assert (kept["test"].argmax(1) == kept["test_labels"]).mean() == pytest.approx(metrics["test/acc"], abs=1e-6)
+    assert (kept["val"].argmax(1) == kept["val_labels"]).mean() == pytest.approx(metrics["val/acc_best"], abs=1e-6)
+    # a run that evaluates part of a split keeps none: its predictions could not stand for the split
+    partial = cfg_train("data=trec", output_dir=tmp_path / "partial")
+    train(partial)
+    assert load_predictions(tmp_path / "partial" / PREDICTIONS_FILE) is None
