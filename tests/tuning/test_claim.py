@@ -11,8 +11,8 @@ from attentune.tuning.claim import YieldWhenBehind
 from attentune.tuning.deadline import read_deadline, write_deadline
 
 
-def finished(score: float) -> SimpleNamespace:
-    return SimpleNamespace(last_result={"val/acc": score})
+def finished(score: float, final: bool = True) -> SimpleNamespace:
+    return SimpleNamespace(last_result={"val/acc": score, "final": final})
 
 
 @pytest.mark.parametrize(("first", "halved"), [(0.70, True), (0.79, False)])
@@ -20,6 +20,8 @@ def test_a_study_far_below_the_reference_gives_back_half_of_its_time_once(tmp_pa
     deadline = time.time() + 1000
     write_deadline(tmp_path, deadline, first_round_s=5.0, finish_s=2.0)
     callback = YieldWhenBehind(tmp_path, reference=0.80, metric="val/acc", mode="max", behind=5.0)
+    callback.on_trial_complete(0, [], finished(0.50, final=False))  # stopped early by a scheduler: not counted
+    assert read_deadline(tmp_path)["deadline"] == deadline
     callback.on_trial_complete(0, [], finished(first))
     after = read_deadline(tmp_path)
     if halved:  # 10 points below: half of the ~1000 s left

@@ -113,7 +113,7 @@ def release_budget(claim: Claim, best: float | None = None) -> None:
 
 
 class YieldWhenBehind(tune.Callback):
-    """A study whose first finished trial scores far below the reference gives back half of its time left.
+    """A study whose first trial trained to the end scores far below the reference gives back half of its time left.
 
     ``behind`` (points of the monitored score, ``budget_policy.behind_points``): the study's deadline moves to
     halfway between now and the old one, once; no new trial starts after it, and the next study's claim shares
@@ -126,8 +126,9 @@ class YieldWhenBehind(tune.Callback):
         self.done = False
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        score = (trial.last_result or {}).get(self.metric)
-        if self.done or score is None:
+        result = trial.last_result or {}
+        score = result.get(self.metric)
+        if self.done or score is None or not result.get("final"):  # a trial a scheduler stopped early says little
             return
         self.done = True
         gap = 100 * self.sign * (self.reference - float(score))
