@@ -281,7 +281,8 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
         kind, weights, scores = rival
         what = "the reference" if kind == "reference" else f"the ensemble ({describe(weights)})"
         winner, winner_test, default_of = f"{what}, {metric} {scores[metric]:.4f}", scores[score], None
-        write_best_ensemble(out / "best", candidates, weights, studies[0]["base"], refs[0]["label_names"], scores)
+        base = next(s["base"] for s in studies if s["base"] is not None)  # a failed study (SLURM) has none
+        write_best_ensemble(out / "best", candidates, weights, base, refs[0]["label_names"], scores)
     elif winner_dir is not None and (winner_dir / "checkpoints" / "best.ckpt").exists():
         copy_winner(winner_dir, out / "best")
     notes = verdict(families, winner_test, winner, score, default_of, mode) + ([budget_note] if budget_note else [])
