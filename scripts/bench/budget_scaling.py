@@ -46,7 +46,7 @@ def plan_only(data_args: list[str], budget: str) -> str:
     from attentune.tuning.planner.sweep import plan_sweep, plan_table
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"), tempfile.TemporaryDirectory() as d:
-        overrides = [f"budget={budget}", f"hydra.sweeper.params.model={FAMILIES}", f"hydra.sweep.dir={d}", *data_args]
+        overrides = [f"budget={budget}", f"hydra.sweeper.params.model='{FAMILIES}'", f"hydra.sweep.dir={d}", *data_args]
         cfg = compose("tune", overrides, return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)  # paths resolve through Hydra, as in a sweep
         plan = plan_sweep(cfg)

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from attentune.errors import ConfigError
 from attentune.tuning.planner import priors
-from attentune.tuning.planner.cost import RAY_START_S, TrialCost, auto_budget, parse_budget, too_small
+from attentune.tuning.planner.cost import RAY_START_S, TrialCost, auto_budget, contention, parse_budget, too_small
 from attentune.tuning.planner.plan import StudyBudget, SweepPlan, share
 from attentune.tuning.planner.probe import RunCost
 
@@ -77,6 +77,13 @@ def test_an_auto_budget_is_forty_minutes_or_what_this_machine_needs_for_every_fa
     assert auto_budget(600.0, 0.25) == 2400.0  # a fast CPU: the 40 minutes that were measured to be enough
     assert auto_budget(2400.0, 0.25) == pytest.approx(1.5 * 2400 / 0.75)  # a slow one: every family + search
     assert parse_budget("auto") is None and parse_budget("AUTO") is None  # decided by the planner, not parsed
+
+
+def test_trials_side_by_side_on_fewer_cores_than_ray_was_told_cost_more_than_the_probe():
+    assert contention(cores=2, ray_cpus=2, max_concurrent=2, trial_cpus=1) == 1.0
+    assert contention(cores=1, ray_cpus=2, max_concurrent=2, trial_cpus=1) == 2.0  # taskset -c 0
+    assert contention(cores=1, ray_cpus=2, max_concurrent=1, trial_cpus=2) == 1.0  # MiniLM: probed with 2 threads
+    assert contention(cores=16, ray_cpus=2, max_concurrent=2, trial_cpus=1) == 1.0
 
 
 def test_plans_survive_a_round_trip_through_their_file(tmp_path):

@@ -94,3 +94,15 @@ def auto_budget(first_trials_s: float, selection_share: float) -> float:
     and half as much again for the search, but at least ``AUTO_MIN_S``. On a CPU 2-4x slower than ours, that
     is what every family's first trial and some search need; on ours, the 40 minutes measured to be enough."""
     return max(AUTO_MIN_S, AUTO_SEARCH * first_trials_s / max(1e-6, 1.0 - selection_share))
+
+
+def contention(cores: int, ray_cpus: float, max_concurrent: int, trial_cpus: float) -> float:
+    """How much slower a trial runs beside the study's other trials than the probe, which ran alone with
+    ``trial_cpus`` threads: the threads of the trials running at once over the cores there are (at least 1).
+
+    Two 1-CPU trials on a 2-core machine: 1. The same on one core (``taskset -c 0``, a Ray instance told it has
+    2 CPUs): 2. One 2-thread MiniLM trial on one core: 1 (the probe ran its 2 threads on that core too).
+    """
+    at_once = max(1, min(max_concurrent, int(ray_cpus // max(trial_cpus, 1))))
+    threads = at_once * max(trial_cpus, 1)
+    return max(1.0, threads / max(cores, trial_cpus, 1))

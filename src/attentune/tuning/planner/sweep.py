@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import sys
 import time
 import traceback
@@ -33,6 +34,7 @@ from attentune.tuning.planner import priors
 from attentune.tuning.planner.cost import (
     TrialCost,
     auto_budget,
+    contention,
     is_auto,
     max_useful_seconds,
     parse_budget,
@@ -74,7 +76,11 @@ def probe_study(cfg: DictConfig, base: dict, key: str, name: str, data: RunData 
     if entry.skip:
         entry.skip = f"skipped: {entry.skip}"
         return entry
-    trial_cost = TrialCost.of(cost, trial, float(cfg.budget_policy.safety))
+    slower = contention(
+        len(os.sched_getaffinity(0)), float(cfg.ray.num_cpus), int(cfg.max_concurrent), float(cfg.resources.cpu)
+    )  # trials side by side on fewer cores than Ray was told it has
+    entry.cost["contention"] = slower
+    trial_cost = TrialCost.of(cost, trial, float(cfg.budget_policy.safety) * slower)
     entry.trial_s, entry.first_round_s = trial_cost.full_s, trial_cost.first_round_s
     entry.cost |= {"finish_s": trial_cost.finish_s, "rounds": trial_cost.rounds}
     entry.max_useful_s = max_useful_seconds(trial_cost.full_s, int(cfg.num_samples), int(cfg.max_concurrent))
