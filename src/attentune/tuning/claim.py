@@ -23,6 +23,7 @@ from attentune.tuning.planner import priors
 from attentune.tuning.planner.cost import auto_budget, is_auto, parse_budget
 from attentune.tuning.planner.plan import NO_TIME, PLAN_FILE, SweepPlan
 from attentune.tuning.planner.sweep import chances, job_key, probe_study
+from attentune.tuning.space import same_point
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +121,12 @@ class YieldWhenBehind(tune.Callback):
     the time this one gave back. Its running trials keep the deadline they started with.
     """
 
-    def __init__(self, run_dir: Path, reference: float, metric: str, mode: str, behind: float) -> None:
+    def __init__(
+        self, run_dir: Path, reference: float, metric: str, mode: str, behind: float, default: dict | None = None
+    ) -> None:
         self.run_dir, self.reference, self.metric, self.behind = run_dir, reference, metric, behind
         self.sign = 1.0 if mode == "max" else -1.0
+        self.default = default  # the family's default configuration: the trial that speaks for the family
         self.done = False
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -130,6 +134,8 @@ class YieldWhenBehind(tune.Callback):
         score = result.get(self.metric)
         if self.done or score is None or not result.get("final"):  # a trial a scheduler stopped early says little
             return
+        if self.default is not None and not same_point(trial.config or {}, self.default):
+            return  # a sampled configuration that failed to learn says little about the family either
         self.done = True
         gap = 100 * self.sign * (self.reference - float(score))
         deadline = read_deadline(self.run_dir)

@@ -168,7 +168,7 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
                     callbacks=[KeepTopCheckpoints(cfg.keep_checkpoints, metric, mode)]
                     + ([LearnTrialCosts(study_path.parent)] if time_budget_s is not None else [])
-                    + yield_when_behind(cfg, claim, study_path.parent),
+                    + yield_when_behind(cfg, claim, study_path.parent, points[0] if points else None),
                     verbose=1,
                 ),
             )
@@ -200,12 +200,13 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-def yield_when_behind(cfg: DictConfig, claim: Claim, run_dir: Path) -> list[tune.Callback]:
-    """In a planned sweep with a reference score: give time back when the first trial is far below it."""
+def yield_when_behind(cfg: DictConfig, claim: Claim, run_dir: Path, default: dict | None) -> list[tune.Callback]:
+    """In a planned sweep with a reference score: give time back when the default trial is far below it."""
     behind = cfg.budget_policy.get("behind_points")
     if claim.reference is None or claim.time_budget_s is None or behind is None:
         return []
-    return [YieldWhenBehind(run_dir, claim.reference, cfg.monitor.metric, cfg.monitor.mode, float(behind))]
+    monitor = cfg.monitor
+    return [YieldWhenBehind(run_dir, claim.reference, monitor.metric, monitor.mode, float(behind), default)]
 
 
 def hard_stop_grace(time_budget_s: float) -> float:
