@@ -62,7 +62,7 @@ class TextDataModule(L.LightningDataModule):
             sampler = BucketBatchSampler([len(ids) for ids, _ in examples], self.batch_size)
             return DataLoader(examples, batch_sampler=sampler, collate_fn=self.collate_fn, **workers)
         if not train:
-            examples = sorted(examples, key=lambda e: len(e[0]))
+            examples = [examples[i] for i in self.eval_order(name)]
         return DataLoader(
             examples,
             batch_size=self.batch_size if train else self.eval_batch_size,
@@ -70,6 +70,11 @@ class TextDataModule(L.LightningDataModule):
             collate_fn=self.collate_fn,
             **workers,
         )
+
+    def eval_order(self, name: str) -> list[int]:
+        """The dataset indices of split ``name`` in the order evaluation visits them: by length, stably."""
+        examples = self.encoded(name)
+        return sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
 
     def bucketed(self) -> bool:
         """Length-bucketed training batches, except under DDP (each rank's shard comes from Lightning's

@@ -22,10 +22,8 @@ from torchmetrics.functional.classification import multiclass_accuracy, multicla
 
 from attentune.errors import ConfigError
 from attentune.tasks.checkpoint import LoadedRun, load_run
-from attentune.tasks.classification.task import relabel
+from attentune.tasks.classification.task import probabilities, relabel
 from attentune.tasks.instantiate import instantiate
-from attentune.tasks.prepare import encoder_of
-from attentune.tokenization import Collator
 
 ENSEMBLE_FILE = "ensemble.json"
 
@@ -38,17 +36,6 @@ def ensemble_file(path: str | Path) -> Path | None:
     return path if path.name == ENSEMBLE_FILE and path.is_file() else None
 
 
-@torch.inference_mode()
-def checkpoint_probs(run: LoadedRun, texts: list[str], batch_size: int = 64) -> np.ndarray:
-    """Shapes: (N, C) probabilities of a classification checkpoint, in its own label order."""
-    ids = encoder_of(run.tokenizer)(texts)
-    out = []
-    for i in range(0, len(ids), batch_size):
-        batch = Collator(pad_id=0)([(x, 0) for x in ids[i : i + batch_size]])
-        out.append(run.module(batch["input_ids"], batch["attention_mask"]).float().softmax(-1).numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(run.info["label_names"])))
-
-
 @dataclass
 class Member:
     name: str
@@ -58,7 +45,7 @@ class Member:
 
     def probs(self, texts: list[str], batch_size: int) -> np.ndarray:
         if isinstance(self.model, LoadedRun):
-            return checkpoint_probs(self.model, texts, batch_size)
+            return probabilities(self.model, texts, batch_size)
         return self.model.predict_proba(texts)
 
 

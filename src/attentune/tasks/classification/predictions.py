@@ -33,15 +33,14 @@ def load_predictions(path: Path) -> dict[str, np.ndarray] | None:
         return {k: f[k] for k in f.files}
 
 
-def dataset_order(probs: list[torch.Tensor], encoded: list) -> np.ndarray | None:
-    """Evaluation loaders visit a split sorted by length (stably): put the rows back in dataset order. None when
-    the run evaluated part of the split (``limit_val_batches``): its predictions cannot stand for the split."""
-    sorted_probs = torch.cat(probs).numpy()
-    if len(sorted_probs) != len(encoded):
+def dataset_order(probs: list[torch.Tensor], order: list[int]) -> np.ndarray | None:
+    """Rows in evaluation order (``order``: the dataset index of each) put back in dataset order. None when the
+    run evaluated part of the split (``limit_val_batches``): its predictions cannot stand for the split."""
+    visited = torch.cat(probs).numpy()
+    if len(visited) != len(order):
         return None
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-    out = np.empty_like(sorted_probs)
-    out[order] = sorted_probs
+    out = np.empty_like(visited)
+    out[order] = visited
     return out
 
 
@@ -68,14 +67,14 @@ class KeepPredictions(L.Callback):
             return
         score = float(score)
         if self.best is None or (score > self.best if ckpt.mode == "max" else score < self.best):
-            self.best, self.val = score, dataset_order(probs, trainer.datamodule.encoded("val"))
+            self.best, self.val = score, dataset_order(probs, trainer.datamodule.eval_order("val"))
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         probs = pl_module.probs.get("test")
         if self.val is None or not probs or not trainer.is_global_zero or trainer.world_size > 1:
             return
         dm = trainer.datamodule
-        test = dataset_order(probs, dm.encoded("test"))
+        test = dataset_order(probs, dm.eval_order("test"))
         if test is None:
             return
         labels = {split: [y for _, y in dm.encoded(split)] for split in ("val", "test")}

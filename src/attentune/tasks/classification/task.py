@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tokenizers import Tokenizer
@@ -54,22 +55,26 @@ class Classification:
         dataset = dataclasses.replace(dataset, test=getattr(dataset, split))
         return TextDataModule(dataset, encoder_of(run.tokenizer), Collator(pad_id=0), eval_batch_size=batch_size)
 
-    @torch.inference_mode()
     def predict(self, run: Any, records: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
-        labels = run.info["label_names"]
-        ids = encoder_of(run.tokenizer)([r["text"] for r in records])
-        out = []
-        for i in range(0, len(ids), batch_size):
-            batch = Collator(pad_id=0)([(x, 0) for x in ids[i : i + batch_size]])
-            probs = run.module(batch["input_ids"], batch["attention_mask"]).float().softmax(-1)
-            out += label_records(probs.tolist(), labels)
-        return out
+        probs = probabilities(run, [r["text"] for r in records], batch_size)
+        return label_records(probs.tolist(), run.info["label_names"])
 
     def reference(self, dataset: TextDataset, out: Path | None = None) -> dict[str, Any]:
         return tfidf_reference(dataset, out=out)
 
     def callbacks(self, out: Path) -> list[L.Callback]:
         return [KeepPredictions(out)]
+
+
+@torch.inference_mode()
+def probabilities(run: Any, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """Shapes: (N, C) probabilities of a classification checkpoint (a ``LoadedRun``), in its label order."""
+    ids = encoder_of(run.tokenizer)(texts)
+    out = [np.zeros((0, len(run.info["label_names"])))]
+    for i in range(0, len(ids), batch_size):
+        batch = Collator(pad_id=0)([(x, 0) for x in ids[i : i + batch_size]])
+        out.append(run.module(batch["input_ids"], batch["attention_mask"]).float().softmax(-1).numpy())
+    return np.concatenate(out)
 
 
 def label_records(probs: list[list[float]], labels: list[str]) -> list[dict[str, Any]]:
