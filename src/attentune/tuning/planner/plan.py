@@ -139,6 +139,26 @@ class SweepPlan:
         floors = self.probe_s + sum(s.floor() for s in self.studies if not _unfit(s))
         return floors, floors / max(1e-6, 1.0 - selection_share)
 
+    def observations(self, data: str, task: str) -> list[dict]:
+        """What this sweep teaches the priors: each finished family's best validation score minus the
+        reference's, in points (validation, not test: nothing the search decides may look at test)."""
+        ref = self.reference.get("val")
+        if ref is None:
+            return []
+        return [
+            {
+                "data": data,
+                "task": task,
+                "n_train": int(self.reference.get("n_train", 0)),
+                "words": float(self.reference.get("words", 0.0)),
+                "family": s.family,
+                "gain": round(100 * (s.observed - ref), 2),
+                "sweep": self.start,
+            }
+            for s in self.studies
+            if s.observed is not None and s.family
+        ]
+
     def save(self, path: Path) -> None:
         data = asdict(self)
         for s, entry in zip(self.studies, data["studies"], strict=True):

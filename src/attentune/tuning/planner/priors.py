@@ -6,7 +6,8 @@ kernel-weighted mean of its observations, nearer data sizes and text lengths wei
 mean over every dataset; its spread is their weighted spread plus the noise of one sweep. From those, each
 family's chance to be the best candidate (the reference row counts as one, at gain 0) orders the plan: the
 families most likely to win get their first trial before any other gets a second, and when the budget cannot
-fit every family, the least likely are skipped. A finished sweep appends its rows to ``<cache_dir>/priors.jsonl``.
+fit every family, the least likely are skipped. A finished sweep appends its rows to ``<cache_dir>/priors.jsonl``
+(their gains are validation points: the search never looks at test), so the table learns the user's own data.
 """
 
 from __future__ import annotations
@@ -91,9 +92,15 @@ def mean_words(texts: list[str], limit: int = 2000) -> float:
     return sum(len(t.split()) for t in sample) / max(len(sample), 1)
 
 
-def record(user_dir: Path, rows: list[dict]) -> None:
-    """Append a finished sweep's observations (``family``, ``gain``, ``n_train``, ``words``, ``data``, ``task``)."""
+def record(user_dir: Path, rows: list[dict]) -> int:
+    """Append a finished sweep's observations (``family``, ``gain``, ``n_train``, ``words``, ``data``, ``task``,
+    ``sweep``); a sweep already recorded (selection re-run on it) is not counted twice. Returns the rows added."""
+    recorded = {row.get("sweep") for row in load_observations(user_dir, rows[0]["task"])} if rows else set()
+    rows = [row for row in rows if row.get("sweep") is None or row["sweep"] not in recorded]
+    if not rows:
+        return 0
     user_dir.mkdir(parents=True, exist_ok=True)
     with (user_dir / USER_FILE).open("a") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
+    return len(rows)
