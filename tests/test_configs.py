@@ -9,6 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from attentune.errors import ConfigError
 from attentune.tasks.build import apply_example_budget, make_trainer, validate_config
 from attentune.tasks.instantiate import instantiate
 from attentune.tuning.config import base_training_config
@@ -90,8 +91,8 @@ def test_tuning_trials_train_in_rounds_of_a_fraction_of_an_epoch(model, tmp_path
     trial.paths.output_dir = str(tmp_path)  # a trial's own directory
     apply_example_budget(trial, train_size=8453)  # mr's training split
     trainer = make_trainer(trial)
-    # minilm fine-tunes in whole epochs on its budget of 8000 examples: one partial pass over mr's 8453
-    expected = (1, 8000 / 8453) if model == "minilm" else (cfg.epochs * 4, 0.25)
+    # minilm fine-tunes in whole epochs on its example budget: one pass over mr's 8453
+    expected = (1, 1.0) if model == "minilm" else (cfg.epochs * 4, 0.25)
     assert (trainer.max_epochs, trainer.limit_train_batches) == pytest.approx(expected)
     assert cfg.scheduler.max_t == cfg.epochs * 4  # ASHA's rungs count rounds
 
@@ -113,13 +114,20 @@ def test_example_budget_outside_tuning_sets_max_epochs(tmp_path):
     assert cfg.trainer.limit_train_batches == pytest.approx(0.2)
 
 
-def test_an_example_budget_below_one_pass_costs_the_same_on_any_data_size(tmp_path):
-    # MiniLM's 8000 examples: the time a trial needs (and its study's budget) must not grow with the data
-    for size in (20_000, 50_000):
-        cfg = compose_config("tune", ["model=minilm"], tmp_path)
-        trial = apply_params(OmegaConf.create(base_training_config(cfg)), {}, derived_values(cfg.search))
-        apply_example_budget(trial, train_size=size)
-        assert trial.trainer.max_epochs * trial.trainer.limit_train_batches * size == pytest.approx(8000)
+@pytest.mark.parametrize(("size", "examples"), [(20_000, 20_000), (50_000, 32_000), (200_000, 32_000)])
+def test_minilm_trains_one_pass_up_to_its_cap_and_then_costs_the_same_on_any_data_size(size, examples, tmp_path):
+    # MiniLM's [8000, 32000]: one pass, but the time a trial needs (and its study's budget) stops growing at 32000
+    cfg = compose_config("tune", ["model=minilm"], tmp_path)
+    trial = apply_params(OmegaConf.create(base_training_config(cfg)), {}, derived_values(cfg.search))
+    apply_example_budget(trial, train_size=size)
+    assert trial.trainer.max_epochs * trial.trainer.limit_train_batches * size == pytest.approx(examples)
+
+
+@pytest.mark.parametrize("bad", ["[8000]", "[32000,8000]", "[0,10]", "-5", "[1.5,3]"])
+def test_a_bad_example_budget_is_a_config_error(bad, tmp_path):
+    cfg = compose_config("train", [f"train_examples={bad}"], tmp_path)
+    with pytest.raises(ConfigError, match="train_examples must be"):
+        validate_config(cfg)
 
 
 @pytest.mark.parametrize("group", ["searcher", "scheduler"])

@@ -13,7 +13,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from tokenizers import Tokenizer
 from torch import nn
 
@@ -46,9 +46,9 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"label_smoothing must be in [0, 1), got {cfg.label_smoothing}")
     if not 0.0 <= cfg.lr_schedule.warmup_ratio < 1.0:
         raise ConfigError(f"lr_schedule.warmup_ratio must be in [0, 1), got {cfg.lr_schedule.warmup_ratio}")
-    for key in ("train_examples", "max_train_examples"):
-        if cfg.get(key) is not None and not cfg[key] > 0:
-            raise ConfigError(f"{key} must be > 0 (or null), got {cfg[key]}")
+    if cfg.get("max_train_examples") is not None and not cfg.max_train_examples > 0:
+        raise ConfigError(f"max_train_examples must be > 0 (or null), got {cfg.max_train_examples}")
+    examples_per_run(cfg.get("train_examples"), 1)  # raises on a bad value
     WarmupDecay(cfg.lr_schedule.name, 0, 1)
     validate_tokenizer_config(cfg.tokenizer.kind, cfg.tokenizer.vocab_size, cfg.max_length)
     with torch.device("meta"):  # builds no weights: just the model's own config validation
@@ -105,8 +105,29 @@ def make_loggers(cfg: DictConfig) -> list[Any]:
     return [instantiate(node, f"logger.{name}") for name, node in nodes.items() if node is not None]
 
 
+def examples_per_run(budget: Any, train_size: int) -> int | None:
+    """The training examples a run's ``train_examples`` asks for on a training set of ``train_size``: a number,
+    or ``[at_least, at_most]``: one pass over the set, but no fewer and no more examples than these (MiniLM's
+    default, [8000, 32000]: one pass over mr or a 30k set, two over trec, 32000 of a 100k set). None: no budget."""
+    if budget is None:
+        return None
+    if isinstance(budget, (int, float)) and not isinstance(budget, bool) and budget > 0:
+        return int(budget)
+    bounds = list(budget) if isinstance(budget, (list, tuple, ListConfig)) else []
+    if (
+        len(bounds) != 2
+        or not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds)
+        or not (0 < bounds[0] <= bounds[1])
+    ):
+        raise ConfigError(
+            f"train_examples must be a number > 0, [at_least, at_most] with 0 < at_least <= at_most, or null; "
+            f"got {OmegaConf.to_container(budget) if isinstance(budget, ListConfig) else budget!r}"
+        )
+    return min(max(train_size, bounds[0]), bounds[1])
+
+
 def apply_example_budget(cfg: DictConfig, train_size: int) -> None:
-    """Turn ``train_examples`` (when set) into passes over a training set of ``train_size``.
+    """Turn ``train_examples`` (when set: see ``examples_per_run``) into passes over a training set of ``train_size``.
 
     A budget of at least one training set makes ``round(train_examples / train_size)`` whole passes, so one
     fine-tuning budget suits datasets of different sizes (8000 examples: one pass over mr, two over trec).
@@ -119,8 +140,9 @@ def apply_example_budget(cfg: DictConfig, train_size: int) -> None:
     tuning trial's cost stops growing with the data (tune.yaml: 100000, i.e. fewer than 6 passes above 16.7k).
     """
     planned = cfg.epochs if "epochs" in cfg else cfg.trainer.max_epochs
-    if cfg.get("train_examples"):
-        passes = cfg.train_examples / train_size
+    examples = examples_per_run(cfg.get("train_examples"), train_size)
+    if examples:
+        passes = examples / train_size
         whole = max(1, round(passes))
     elif cfg.get("max_train_examples") and planned * train_size > cfg.max_train_examples:
         passes = cfg.max_train_examples / train_size
