@@ -1,14 +1,17 @@
-"""The budget plan per data size and machine speed, and (with --run) the real sweep against it.
+"""The budget plan per dataset and machine speed, and (with --run) the real sweeps and the README's table.
 
-For each training-set size it writes a user-style CSV (``make_csv.py bbc_snippets``; ``--reviews`` adds the ~11k
-reviews CSV), and asks the planner for the plan ``tune.py -m`` would make (probing every family, computing the
-reference, nothing trained): each family's chance to win, one trial's seconds and its share, what is skipped and
-the budget that fits every family. ``--speed slow`` plans on one core (``taskset -c 0``: a machine 2x slower
-than two cores, the way a slower CPU is), ``--speed both`` prints both. ``--run`` then runs the real sweep on the
-first dataset and prints planned vs used seconds per study and the leaderboard's first lines.
+Each ``--csv KIND[:N]`` is a user-style CSV (``make_csv.py KIND``, N training texts), each ``--builtin NAME`` a
+built-in dataset. For each, it asks the planner for the plan ``tune.py -m`` would make (probing every family,
+computing the reference, nothing trained): each family's chance to win, one trial's seconds and its share, what
+is skipped and the budget that fits every family. ``--speed slow`` plans on one core (``taskset -c 0``: a machine
+2x slower than two cores, the way a slower CPU is), ``--speed both`` does both. ``--run`` then runs the real
+sweep (``tune.py -m``, a fresh cache, so its priors are the shipped ones) on every dataset and prints one table
+row per sweep: the winner's test score against the reference and the best single attention model, each family's
+trial count, planned vs used seconds. A finished sweep is not run again (its directory under ``--data-root``).
 
-  .venv/bin/python scripts/bench/budget_scaling.py --sizes 2000 11000 25000 --builtin mr trec --speed both
-  unshare -rn sh -c 'ip link set lo up && .venv/bin/python scripts/bench/budget_scaling.py --reviews --sizes --run'
+  .venv/bin/python scripts/bench/budget_scaling.py --csv bbc_snippets:2000 bbc_snippets:25000 --builtin mr trec
+  unshare -rn sh -c 'ip link set lo up && .venv/bin/python scripts/bench/budget_scaling.py --run --speed both \
+      --csv healthtweets:11000 healthtweets:30000 --builtin mr'
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ REPO = Path(__file__).resolve().parents[2]
 FAMILIES = "mha,bow,cnn,bilstm,minilm"
 
 
-def make_data(kind: str, size: int | None, root: Path) -> Path:
-    out = root / (f"bbc{size}" if kind == "bbc_snippets" else kind)
+def make_data(spec: str, root: Path) -> Path:
+    kind, _, size = spec.partition(":")
+    out = root / f"{kind}{size}"
     if not (out / "train.csv").exists():
-        extra = ["--train", str(size)] if size else []
+        extra = ["--train", size] if size else []
         subprocess.run([sys.executable, str(REPO / "scripts/bench/make_csv.py"), kind, str(out), *extra], check=True)
     return out
 
@@ -53,30 +57,52 @@ def plan_only(data_args: list[str], budget: str) -> str:
         return plan_table(plan, float(cfg.budget_policy.selection_share))
 
 
-def run_sweep(label: str, data_args: list[str], budget: str, root: Path) -> None:
-    sweep = root / f"sweep_{label.split()[0]}_{int(time.time())}"
-    start = time.time()
-    cmd = [sys.executable, "src/tune.py", "-m", f"budget={budget}", *data_args, f"hydra.sweep.dir={sweep}"]
-    proc = subprocess.run(cmd, cwd=REPO)
-    print(f"sweep exit {proc.returncode} in {time.time() - start:.0f} s: {sweep}")
+ATTENTION = ("mha", "minilm")
+
+
+def run_sweep(label: str, data_args: list[str], budget: str, sweep: Path) -> None:
+    """Run (or, when it finished before, read) the sweep in ``sweep`` and print its table row."""
+    if not (sweep / "summary.json").exists():
+        start = time.time()
+        cmd = [sys.executable, "src/tune.py", "-m", f"budget={budget}", *data_args, f"hydra.sweep.dir={sweep}"]
+        proc = subprocess.run([*cmd, f"paths.cache_dir={sweep}/cache"], cwd=REPO)
+        (sweep / "wall_s.txt").write_text(f"{time.time() - start:.0f}\n")
+        print(f"sweep exit {proc.returncode} in {time.time() - start:.0f} s: {sweep}")
+    print(table_row(label, sweep))
+
+
+def table_row(label: str, sweep: Path) -> str:
+    """| data | budget | wall | trials per family | winner | reference | best single attention model | planned/used |"""
+    summary = json.loads((sweep / "summary.json").read_text())
     plan = json.loads((sweep / "budget_plan.json").read_text())
-    print(f"budget {plan['budget_s']:.0f} s; planned / used seconds, trials:")
+    rows = summary["studies"]
+    reference = next(r for r in rows if r["row"] == "reference")["test/acc"]
+    trials, used = [], []
     for s in plan["studies"]:
-        study = next(sweep.glob(f"{s['family']}_*/study.json"), None)
-        trials = json.loads(study.read_text()).get("trials", 0) if study else 0
-        print(f"  {s['name']}: {s['allotted_s']:.0f} / {s['actual_s'] or 0:.0f} s, {trials} trials {s['skip'] or ''}")
-    print((sweep / "leaderboard.md").read_text())
+        best = next((r for r in rows if r["study"].startswith(f"{s['family']}_") and r["row"] != "default"), {})
+        trials.append(f"{s['family']} {best.get('trials') or 0}")
+        used.append(f"{s['family']} {s['allotted_s']:.0f}/{s['actual_s'] or 0:.0f}")
+    attention = [r for r in rows if r["row"].startswith("best") and r["study"].split("_")[0] in ATTENTION]
+    single = max(attention, key=lambda r: r["best val/acc"], default=None)  # chosen on validation, as selection does
+    wall = f"{float((sweep / 'wall_s.txt').read_text()) / 60:.1f} min" if (sweep / "wall_s.txt").exists() else "?"
+    winner = summary["winner_test"].get("test/acc")
+    what = (summary.get("winner_name") or "no winner").split(", val/")[0]
+    return (
+        f"| {label} | {plan['budget_s'] / 60:.0f} min{' (auto)' if plan.get('auto') else ''} | "
+        f"{wall} | {', '.join(trials)} | {what} {100 * winner:.1f} | {100 * reference:.1f} | "
+        + (f"{single['study'].split('_')[0]} {100 * single['test/acc']:.1f}" if single else "none")
+        + f" | {', '.join(used)} |"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[2000, 11000, 25000, 50000])
-    parser.add_argument("--reviews", action="store_true", help="also the ~11k reviews CSV")
-    parser.add_argument("--builtin", nargs="*", default=[], help="also plan these built-in datasets (e.g. mr trec)")
+    parser.add_argument("--csv", nargs="*", default=["healthtweets:11000", "healthtweets:30000"], metavar="KIND[:N]")
+    parser.add_argument("--builtin", nargs="*", default=[], help="also these built-in datasets (e.g. mr trec)")
     parser.add_argument("--budget", default="auto")
     parser.add_argument("--data-root", type=Path, default=Path("/tmp/attentune-bench-data"))
     parser.add_argument("--speed", choices=["normal", "slow", "both"], default="normal")
-    parser.add_argument("--run", action="store_true", help="also run the real sweep on the first dataset")
+    parser.add_argument("--run", action="store_true", help="also run the real sweep on every dataset")
     args = parser.parse_args()
     if args.speed != "normal" and "ATTENTUNE_BENCH_SPEED" not in os.environ:
         speeds = ["normal", "slow"] if args.speed == "both" else ["slow"]
@@ -87,18 +113,12 @@ def main() -> None:
         return
     speed = os.environ.get("ATTENTUNE_BENCH_SPEED", "normal")
     print(f"## machine speed: {speed} ({len(os.sched_getaffinity(0))} cores)", flush=True)
-    datasets = [
-        (f"bbc_snippets {n}", lambda n=n: data_overrides(make_data("bbc_snippets", n, args.data_root)))
-        for n in args.sizes
-    ]
-    if args.reviews:
-        datasets.insert(0, ("reviews", lambda: data_overrides(make_data("reviews", None, args.data_root))))
-    datasets += [(f"{name} (built-in)", lambda name=name: [f"data={name}"]) for name in args.builtin]
+    datasets = [(spec, lambda spec=spec: data_overrides(make_data(spec, args.data_root))) for spec in args.csv]
+    datasets += [(name, lambda name=name: [f"data={name}"]) for name in args.builtin]
     for label, data_args in datasets:
         print(f"\n### {label}\n{plan_only(data_args(), args.budget)}", flush=True)
-    if args.run and datasets:
-        label, data_args = datasets[0]
-        run_sweep(label, data_args(), args.budget, args.data_root)
+    for label, data_args in datasets if args.run else []:
+        run_sweep(f"{label}, {speed}", data_args(), args.budget, args.data_root / f"sweep_{label}_{speed}")
 
 
 if __name__ == "__main__":

@@ -311,6 +311,7 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
         "reference": refs,
         "seed_reruns": json.loads(seeds.to_json(orient="records")) if len(seeds) else [],
         "winner": str(out / "best") if (out / "best").exists() else None,
+        "winner_name": winner,
         "winner_test": {score: winner_test},
         "winner_metrics": json.loads((out / "best" / "metrics.json").read_text())
         if (out / "best" / "metrics.json").exists()
