@@ -86,7 +86,9 @@ def table_row(label: str, sweep: Path) -> str:
     single = max(attention, key=lambda r: r["best val/acc"], default=None)  # chosen on validation, as selection does
     wall = f"{float((sweep / 'wall_s.txt').read_text()) / 60:.1f} min" if (sweep / "wall_s.txt").exists() else "?"
     winner = summary["winner_test"].get("test/acc")
-    what = (summary.get("winner_name") or "no winner").split(", val/")[0]
+    lines = (sweep / "leaderboard.md").read_text().splitlines()
+    named = next((line.removeprefix("Winner: ") for line in lines if line.startswith("Winner: ")), "no winner")
+    what = (summary.get("winner_name") or named).split(", val/")[0]
     return (
         f"| {label} | {plan['budget_s'] / 60:.0f} min{' (auto)' if plan.get('auto') else ''} | "
         f"{wall} | {', '.join(trials)} | {what} {100 * winner:.1f} | {100 * reference:.1f} | "
