@@ -87,7 +87,7 @@ def table_row(label: str, sweep: Path) -> str:
     wall = f"{float((sweep / 'wall_s.txt').read_text()) / 60:.1f} min" if (sweep / "wall_s.txt").exists() else "?"
     winner = summary["winner_test"].get("test/acc")
     lines = (sweep / "leaderboard.md").read_text().splitlines()
-    named = next((line.removeprefix("Winner: ") for line in lines if line.startswith("Winner: ")), "no winner")
+    named = next((line.split("Winner: ", 1)[1] for line in lines if "Winner: " in line), "no winner")
     what = (summary.get("winner_name") or named).split(", val/")[0]
     return (
         f"| {label} | {plan['budget_s'] / 60:.0f} min{' (auto)' if plan.get('auto') else ''} | "
