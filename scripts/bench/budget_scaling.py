@@ -72,7 +72,10 @@ def run_sweep(label: str, data_args: list[str], budget: str, sweep: Path) -> Non
 
 
 def table_row(label: str, sweep: Path) -> str:
-    """| data | budget | wall | trials per family | winner | reference | best single attention model | planned/used |"""
+    """A README table row: data, budget, wall, trials, winner, reference, best single attention model, best default,
+    planned/used seconds.
+
+    The best single attention model and the best default configuration are the ones best on validation."""
     summary = json.loads((sweep / "summary.json").read_text())
     plan = json.loads((sweep / "budget_plan.json").read_text())
     rows = summary["studies"]
@@ -84,6 +87,8 @@ def table_row(label: str, sweep: Path) -> str:
         used.append(f"{s['family']} {s['allotted_s']:.0f}/{s['actual_s'] or 0:.0f}")
     attention = [r for r in rows if r["row"].startswith("best") and r["study"].split("_")[0] in ATTENTION]
     single = max(attention, key=lambda r: r["best val/acc"], default=None)  # chosen on validation, as selection does
+    defaults = [r for r in rows if r["row"] in ("default", "best = default") and r.get("test/acc") is not None]
+    default = max(defaults, key=lambda r: r["best val/acc"], default=None)
     wall = f"{float((sweep / 'wall_s.txt').read_text()) / 60:.1f} min" if (sweep / "wall_s.txt").exists() else "?"
     winner = summary["winner_test"].get("test/acc")
     lines = (sweep / "leaderboard.md").read_text().splitlines()
@@ -93,6 +98,7 @@ def table_row(label: str, sweep: Path) -> str:
         f"| {label} | {plan['budget_s'] / 60:.0f} min{' (auto)' if plan.get('auto') else ''} | "
         f"{wall} | {', '.join(trials)} | {what} {100 * winner:.1f} | {100 * reference:.1f} | "
         + (f"{single['study'].split('_')[0]} {100 * single['test/acc']:.1f}" if single else "none")
+        + (f" | {default['study'].split('_')[0]} {100 * default['test/acc']:.1f}" if default else " | none")
         + f" | {', '.join(used)} |"
     )
 
