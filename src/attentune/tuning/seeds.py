@@ -46,7 +46,8 @@ def fit_jobs(jobs: list[dict], seconds_left: float | None, cpus: float) -> tuple
             makespan = _makespan(kept + mine[:n], cpus)
             if makespan <= seconds_left:
                 if n < len(mine):
-                    notes.append(f"{mine[0]['study']} trial {mine[0]['trial_id']}: {n} fresh seeds and its own trial")
+                    seeds = f"{n} fresh seed{'s' if n > 1 else ''}"
+                    notes.append(f"{mine[0]['study']} trial {mine[0]['trial_id']}: {seeds} and its own trial")
                 kept += [j | {"reused": n < len(mine)} for j in mine[:n]]
                 break
         else:
