@@ -163,12 +163,12 @@ def test_seed_reruns_get_their_studys_resources_and_the_budget_counts_them():
     # 800 s: bow's second seed does not fit; its own trial stands in for it rather than bow being left out
     kept, note = fit_jobs(jobs, 800.0, cpus=2.0)
     assert [(j["trial_id"], j["reused"]) for j in kept] == [("m1", False), ("m1", False), ("b1", True)]
-    assert note == "seed re-runs (budget): bow trial b1: 1 fresh seeds and its own trial"
+    assert note == "seed re-runs (budget): bow trial b1: 1 fresh seed and its own trial"
     # 400 s: one MiniLM seed and its trial (310 s); bow's one re-run beside it would need 460 s: left out
     kept, note = fit_jobs(jobs, 400.0, cpus=2.0)
     assert [(j["trial_id"], j["reused"]) for j in kept] == [("m1", True)]
     assert note == (
-        "seed re-runs (budget): minilm trial m1: 1 fresh seeds and its own trial; "
+        "seed re-runs (budget): minilm trial m1: 1 fresh seed and its own trial; "
         "1 of 2 configurations left out, they need ≈ 460 s and 400 s of the budget are left"
     )
 
