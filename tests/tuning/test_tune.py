@@ -260,7 +260,8 @@ def test_a_sweep_plans_first_ranks_the_reference_and_ensembles_and_its_winner_is
     pred = entry_point("predict.py", f"ckpt_path={tmp_path / 'best'}", "text=What year did the war end?")
     assert pred.returncode == 0, pred.stderr[-2000:]
     (out,) = [json.loads(line) for line in pred.stdout.splitlines() if line.startswith("{")]
-    assert out["label"] in spec["label_names"] and sum(out["probabilities"].values()) == pytest.approx(1.0)
+    assert out["pred"] in spec["label_names"]
+    assert sum(out[f"prob_{label}"] for label in spec["label_names"]) == pytest.approx(1.0)
 
 
 @pytest.mark.slow  # CI's slow tier (make test-slow)
