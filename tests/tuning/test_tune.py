@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -110,6 +111,15 @@ def test_search_samples_valid_architectures_and_records_every_trial(tmp_path):
         (run,) = (trial_dir / "wandb").glob("offline-run-*/*.wandb")
         record = run.read_bytes()  # protobuf records: the group (study) and name (trial) as plain strings
         assert b"mha_mr" in record and trial_dir.name.encode() in record
+    # trial directories are <study>_<trial id>: a path a user can paste into ckpt_path=, as the study's last
+    # lines suggest for its best checkpoint
+    assert all(re.fullmatch(r"mha_mr_[0-9a-f]+(_[0-9]+)?", Path(d).name) for d in trials["trial_dir"])
+    kept = [Path(d) / "checkpoints" / "best.ckpt" for d in trials["trial_dir"]]
+    best = next(c for c in kept if c.exists())  # trials.csv is sorted best first
+    assert f"best checkpoint of mha_mr: {best}" in proc.stdout
+    assert f"python src/evaluate.py ckpt_path={best}" in proc.stdout
+    ev = entry_point("evaluate.py", f"ckpt_path={best}", f"hydra.run.dir={tmp_path}/eval")
+    assert ev.returncode == 0, ev.stderr[-2000:]
 
 
 def user_search_space(tmp_path: Path, text: str) -> list[str]:

@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from attentune.errors import ConfigError
+from attentune.reports.summary import metrics_table, next_steps
 from attentune.tasks.build import apply_example_budget, finish_wandb, make_trainer, to_plain, validate_config
 from attentune.tasks.distributed import end_process_group, refuse_relaunch_under_multirun, wait_for
 from attentune.tasks.latency import measure_latency
@@ -103,7 +104,9 @@ def train(
         metrics |= measure_latency(model, setup.latency_examples(), Collator(pad_id=0), cfg.latency.batch_sizes)
     finish_wandb(trainer, metrics)
     write_json(out / METRICS_FILE, metrics)
-    log.info("metrics: %s", json.dumps(metrics))
+    log.info("metrics (%s):\n%s", out / METRICS_FILE, metrics_table(metrics))
+    if best_path:
+        log.info("%s", next_steps(Path(best_path), task.name))
     return metrics
 
 

@@ -19,7 +19,9 @@ from omegaconf import DictConfig, open_dict
 from attentune.errors import ConfigError
 from attentune.reports.leaderboard import write_leaderboard
 from attentune.reports.plots import plot_accuracy_latency, plot_learning_curves
+from attentune.reports.summary import next_steps
 from attentune.tasks.cli import run_task
+from attentune.tasks.task import task_of
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import trial_resources, whole_trial
 from attentune.tuning.ensemble import describe, sweep_candidates, sweep_ensemble, write_best_ensemble
@@ -38,7 +40,8 @@ def load_studies(sweep_dir: Path) -> list[dict[str, Any]]:
     for summary_file in sorted(sweep_dir.glob("*/study.json")):
         run_dir = summary_file.parent
         summary = json.loads(summary_file.read_text())
-        trials = pd.read_csv(run_dir / "trials.csv", dtype={"default": "boolean"})
+        # trial ids are text: "54364293" must not become 54364293.0
+        trials = pd.read_csv(run_dir / "trials.csv", dtype={"default": "boolean", "trial_id": str})
         trials["family"] = summary["family"]
         trials["study"] = summary["study"]
         setup = json.loads((run_dir / "base_config.json").read_text())
@@ -322,6 +325,8 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     summary["ensemble"] = ensemble
     write_json(out / "summary.json", summary)
     print((out / "leaderboard.md").read_text())
+    if (out / "best").exists():
+        print(next_steps(out / "best", task_of(cfg).name, "the sweep's winner"))
     return summary
 
 
