@@ -9,10 +9,12 @@ from typing import Any
 from omegaconf.errors import OmegaConfBaseException
 
 from attentune.errors import AttentuneError
+from attentune.quiet import quiet_libraries
 
 
 def run_task(fn: Callable[..., Any], *args: Any) -> Any:
-    """Call ``fn``; user errors print one line and exit 2, bugs keep their traceback."""
+    """Call ``fn``; user errors print one line and exit 2, bugs keep their traceback. Library noise is off."""
+    quiet_libraries()
     try:
         return fn(*args)
     except AttentuneError as exc:

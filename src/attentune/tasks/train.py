@@ -85,7 +85,9 @@ def train(
             return {}
         # rank 0 tests alone: every test example once (a distributed sampler pads the shards)
         trainer = make_trainer(cfg, devices=1, num_nodes=1, strategy="auto", callbacks=[], logger=trainer.loggers)
-    (test_metrics,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True)
+    (test_metrics,) = trainer.test(  # verbose=False: the metrics are printed once, in our table below
+        module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True, verbose=False
+    )
 
     metrics = {
         **{k: float(v) for k, v in test_metrics.items()},
