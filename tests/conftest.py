@@ -10,6 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from attentune.tasks import runconfig  # noqa: F401 - the config resolvers (${mul:...}) that composed configs use
+
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,10 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from attentune.errors import ConfigError
 from attentune.reports.summary import metrics_table, next_steps
-from attentune.tasks.build import apply_example_budget, finish_wandb, make_trainer, to_plain, validate_config
+from attentune.tasks.build import finish_wandb, make_trainer, to_plain
 from attentune.tasks.distributed import end_process_group, refuse_relaunch_under_multirun, wait_for
 from attentune.tasks.latency import measure_latency
 from attentune.tasks.prepare import RunData
+from attentune.tasks.runconfig import apply_example_budget, validate_config
 from attentune.tasks.task import task_of
 from attentune.tokenization import Collator
 

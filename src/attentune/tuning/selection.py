@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
 from attentune.errors import ConfigError
@@ -330,29 +329,27 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     return summary
 
 
-class SelectionCallback(Callback):
-    """Hydra callback: run model selection once all studies of a ``-m`` sweep have finished.
+def select_after_sweep(config: DictConfig) -> None:
+    """Model selection once all studies of a ``-m`` sweep have finished (``tuning.hooks.SelectionCallback``).
 
     Hydra turns a callback's exception into a warning; a failed selection must fail the command instead.
     """
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        with open_dict(config):
-            config.sweep_dir = config.hydra.sweep.dir
-        plan_file = Path(config.sweep_dir) / PLAN_FILE
-        deadline = SweepPlan.load(plan_file).deadline if plan_file.exists() else None
-        budget = parse_budget(config.get("budget"))
-        if deadline is None and budget is not None:  # studies ran side by side: selection has its share from now
-            deadline = time.time() + float(config.budget_policy.selection_share) * budget
-        try:
-            summary = run_task(select, config, deadline)  # user errors: one line, exit 2
-        except Exception:
-            traceback.print_exc()
-            raise SystemExit(1) from None
-        failed = [s for s in summary["studies"] if s["row"] == "failed"]
-        if failed:  # the leaderboard is written; the command still says that the sweep did not all run
-            print(
-                f"error: {len(failed)} studies failed: " + "; ".join(f"{s['study']}: {s['note']}" for s in failed),
-                file=sys.stderr,
-            )
-            raise SystemExit(1)
+    with open_dict(config):
+        config.sweep_dir = config.hydra.sweep.dir
+    plan_file = Path(config.sweep_dir) / PLAN_FILE
+    deadline = SweepPlan.load(plan_file).deadline if plan_file.exists() else None
+    budget = parse_budget(config.get("budget"))
+    if deadline is None and budget is not None:  # studies ran side by side: selection has its share from now
+        deadline = time.time() + float(config.budget_policy.selection_share) * budget
+    try:
+        summary = run_task(select, config, deadline)  # user errors: one line, exit 2
+    except Exception:
+        traceback.print_exc()
+        raise SystemExit(1) from None
+    failed = [s for s in summary["studies"] if s["row"] == "failed"]
+    if failed:  # the leaderboard is written; the command still says that the sweep did not all run
+        print(
+            f"error: {len(failed)} studies failed: " + "; ".join(f"{s['study']}: {s['note']}" for s in failed),
+            file=sys.stderr,
+        )
+        raise SystemExit(1)

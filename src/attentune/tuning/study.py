@@ -19,7 +19,7 @@ from ray.tune.schedulers import HyperBandScheduler, PopulationBasedTraining
 
 from attentune.errors import ConfigError
 from attentune.reports.summary import next_steps
-from attentune.tasks.build import validate_config
+from attentune.tasks.runconfig import validate_config
 from attentune.tasks.task import task_of
 from attentune.tasks.train import write_json
 from attentune.tuning.claim import Claim, YieldWhenBehind, claim_budget, release_budget
