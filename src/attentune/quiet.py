@@ -6,6 +6,8 @@ Called by every command (``tasks.cli.run_task``) and in every Ray trial worker, 
   Python warnings and stay, except two that say nothing to our users: the ``srun`` hint on a machine that has
   SLURM installed (our SLURM jobs run through ``srun`` or submitit already), and the ``LeafSpec`` deprecation
   inside Lightning's own ``_pytree`` helper (Lightning's code, not the user's).
+- W&B prints each run's history and summary at its end: off through its ``quiet`` setting (``WANDB_QUIET``);
+  where the run is and how to sync it stay.
 - Ray Tune's "Experiment state snapshotting has been triggered multiple times" warning (three lines, once per few
   checkpoints: a study's trials checkpoint every round by design) is off through its own environment variable.
 Nothing here imports the libraries: loggers and warning filters are set by name.
@@ -22,7 +24,10 @@ SILENCED_WARNINGS = (
     r"The `srun` command is available on your system but is not used",
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",
 )
-ENV = {"TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+ENV = {
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    "WANDB_QUIET": "true",  # W&B's own "non-essential output" switch: no history sparklines; the sync hint stays
+}
 
 
 def quiet_libraries() -> None:

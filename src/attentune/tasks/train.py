@@ -19,6 +19,7 @@ from attentune.tasks.latency import measure_latency
 from attentune.tasks.prepare import RunData
 from attentune.tasks.runconfig import apply_example_budget, validate_config
 from attentune.tasks.task import task_of
+from attentune.tasks.tracking import log_run_facts, name_runs
 from attentune.tokenization import Collator
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ def train(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dataset = data.dataset(cfg)
     apply_example_budget(cfg, len(dataset.train))
+    name_runs(cfg, dataset.name, task.name)
     trainer = make_trainer(cfg, extra_callbacks=[*(callbacks or []), *task.callbacks(out)], **(trainer_args or {}))
     refuse_relaunch_under_multirun(trainer)
     writer = trainer.is_global_zero  # DDP: rank 0 alone trains the tokenizer and writes the run directory
@@ -58,6 +60,9 @@ def train(
     run_info = {"config": to_plain(cfg)}
     prepared = data.prepare(cfg, dataset, None if writer else wait_for(out / TOKENIZER_FILE))
     setup = task.setup(cfg, prepared, run_info)
+    sizes = {f"data.n_{split}": len(examples) for split, examples in dataset.splits().items()}
+    num_params = sum(p.numel() for p in setup.module.model.parameters())
+    log_run_facts(trainer.loggers, cfg, {"num_params": num_params, "data.name": dataset.name, **sizes})
     datamodule, module, model = setup.datamodule, setup.module, setup.module.model
     if writer:
         out.mkdir(parents=True, exist_ok=True)

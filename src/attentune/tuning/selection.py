@@ -19,8 +19,10 @@ from attentune.errors import ConfigError
 from attentune.reports.leaderboard import write_leaderboard
 from attentune.reports.plots import plot_accuracy_latency, plot_learning_curves
 from attentune.reports.summary import next_steps
+from attentune.reports.wandb_sweep import log_sweep
 from attentune.tasks.cli import run_task
 from attentune.tasks.task import task_of
+from attentune.tasks.tracking import tracking_group
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import trial_resources, whole_trial
 from attentune.tuning.ensemble import describe, sweep_candidates, sweep_ensemble, write_best_ensemble
@@ -323,6 +325,9 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     }
     summary["ensemble"] = ensemble
     write_json(out / "summary.json", summary)
+    wandb = (cfg.get("logger") or {}).get("wandb")
+    if wandb is not None:  # the trials logged to W&B: the sweep's leaderboard joins them
+        log_sweep(out, tracking_group(cfg), str(wandb.get("project") or "attentune"), families, summary)
     print((out / "leaderboard.md").read_text())
     if (out / "best").exists():
         print(next_steps(out / "best", task_of(cfg).name, "the sweep's winner"))

@@ -21,6 +21,7 @@ from attentune.errors import ConfigError
 from attentune.reports.summary import next_steps
 from attentune.tasks.runconfig import validate_config
 from attentune.tasks.task import task_of
+from attentune.tasks.tracking import tracking_group
 from attentune.tasks.train import write_json
 from attentune.tuning.claim import Claim, YieldWhenBehind, claim_budget, release_budget
 from attentune.tuning.cluster import concurrent_trials, placement, ray_session, trial_resources, workers_of
@@ -106,9 +107,11 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     space = param_space(cfg.search)
     derived = derived_values(cfg.search)
     base = base_training_config(cfg)
+    base["family"] = str(cfg.family)  # resolved here: trials have no Hydra runtime
     wandb = (base.get("logger") or {}).get("wandb")
-    if wandb is not None and wandb.get("group") is None:
-        wandb["group"] = cfg.study_name  # W&B groups a study's trials (each run is named after its trial)
+    if wandb is not None:  # W&B: a sweep's runs in one group, a study's trials one job type, each named after its trial
+        wandb["group"] = wandb.get("group") or tracking_group(cfg)
+        wandb["job_type"] = wandb.get("job_type") or str(cfg.study_name)
     check_keys(OmegaConf.create(base), space, derived)
 
     out = Path(cfg.paths.output_dir)
