@@ -4,12 +4,11 @@ import hydra
 from omegaconf import DictConfig
 
 from attentune.tasks.cli import run_task
-from attentune.tasks.evaluate import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    run_task(evaluate, cfg)
+    run_task("attentune.tasks.evaluate:evaluate", cfg)
 
 
 if __name__ == "__main__":

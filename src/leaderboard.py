@@ -4,12 +4,11 @@ import hydra
 from omegaconf import DictConfig
 
 from attentune.tasks.cli import run_task
-from attentune.tuning.selection import select
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="leaderboard")
 def main(cfg: DictConfig) -> None:
-    run_task(select, cfg)
+    run_task("attentune.tuning.selection:select", cfg)
 
 
 if __name__ == "__main__":

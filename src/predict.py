@@ -4,12 +4,11 @@ import hydra
 from omegaconf import DictConfig
 
 from attentune.tasks.cli import run_task
-from attentune.tasks.predict import predict
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    run_task(predict, cfg)
+    run_task("attentune.tasks.predict:predict", cfg)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,11 @@ import hydra
 from omegaconf import DictConfig
 
 from attentune.tasks.cli import run_task
-from attentune.tasks.train import train
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    run_task(train, cfg)
+    run_task("attentune.tasks.train:train", cfg, validate=True)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,11 @@ import hydra
 from omegaconf import DictConfig
 
 from attentune.tasks.cli import run_task
-from attentune.tuning.study import run_study
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="tune")
 def main(cfg: DictConfig) -> None:
-    run_task(run_study, cfg)
+    run_task("attentune.tuning.study:run_study", cfg, validate=True)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
+
+from attentune.tasks import runconfig  # noqa: F401 - the config resolvers (${mul:...}) that composed configs use
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 REPO = Path(__file__).resolve().parents[1]
@@ -74,3 +79,18 @@ def cfg_train(tmp_path: Path):
         return compose_config("train", TINY + list(overrides), output_dir or tmp_path / "run")
 
     return make
+
+
+def wandb_run(run_dir: Path) -> dict:
+    """An offline W&B run as W&B's own reader (``wandb leet inspect``) sees it: its summary view (config, name,
+    tags, summary) and its run record (group, job type)."""
+    reader = [sys.executable, "-m", "wandb", "leet", "inspect"]
+    (path,) = run_dir.glob("wandb/offline-run-*/*.wandb")
+    view = json.loads(
+        subprocess.run(
+            [*reader, "--summary", "--json", str(path)], capture_output=True, text=True, check=True, timeout=120
+        ).stdout
+    )
+    records = subprocess.run([*reader, "--json", str(path)], capture_output=True, text=True, check=True, timeout=120)
+    (run,) = [r["run"] for r in map(json.loads, records.stdout.splitlines()) if r.get("type") == "run"]
+    return view | {"group": run.get("run_group"), "job_type": run.get("job_type")}

@@ -10,8 +10,9 @@ import torch
 from omegaconf import OmegaConf
 
 from attentune.errors import ConfigError
-from attentune.tasks.build import apply_example_budget, make_trainer, validate_config
+from attentune.tasks.build import make_trainer
 from attentune.tasks.instantiate import instantiate
+from attentune.tasks.runconfig import apply_example_budget, validate_config
 from attentune.tuning.config import base_training_config
 from attentune.tuning.space import apply_params, derived_values, param_space
 from attentune.tuning.study import check_keys

@@ -77,9 +77,7 @@ def test_trec_fine_has_50_classes_and_drops_the_question_with_two_labels() -> No
     texts = {t for s in ds.splits().values() for t in s.texts}
     assert "What is the chromosome number of an elephant ?" not in texts
     coarse = builtin.load_trec(granularity="coarse")
-    assert "What is the chromosome number of an elephant ?" in {
-        t for s in coarse.splits().values() for t in s.texts
-    }
+    assert "What is the chromosome number of an elephant ?" in {t for s in coarse.splits().values() for t in s.texts}
 
 
 def test_trec_rejects_unknown_granularity() -> None:

@@ -64,9 +64,7 @@ def test_quoted_fields_with_newlines_delimiters_and_quotes_parse(tmp_path: Path)
         encoding="utf-8",
     )
     ds = load_csv(path=str(path), val_fraction=0.25, test_fraction=0.25)
-    texts = {
-        t: ds.label_names[y] for s in ds.splits().values() for t, y in zip(s.texts, s.labels, strict=True)
-    }
+    texts = {t: ds.label_names[y] for s in ds.splits().values() for t, y in zip(s.texts, s.labels, strict=True)}
     assert texts == {
         "line one\nline two, still the same text": "a",
         'she said "hi"': "b",
@@ -107,15 +105,11 @@ def test_string_labels_are_sorted(tmp_path: Path) -> None:
 
 def test_utf8_bom_header_is_recognised(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
-    path.write_bytes(
-        "text,label\n".encode("utf-8-sig") + b"".join(b"t%d,%d\n" % (i, i % 2) for i in range(20))
-    )
+    path.write_bytes("text,label\n".encode("utf-8-sig") + b"".join(b"t%d,%d\n" % (i, i % 2) for i in range(20)))
     assert load_csv(path=str(path)).label_names == ["0", "1"]
 
 
-def test_hydra_conf_instantiates_with_a_relative_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hydra_conf_instantiates_with_a_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(tmp_path / "mine.tsv", _rows(50))
     monkeypatch.chdir(tmp_path)
     cfg = OmegaConf.load(CONF / "csv.yaml")
@@ -143,9 +137,7 @@ def test_train_only_carves_val_and_test(tmp_path: Path) -> None:
 
 def test_train_and_test_files_carve_val_from_train(tmp_path: Path) -> None:
     train = _write(tmp_path / "train.csv", _rows(40))
-    test = _write(
-        tmp_path / "test.jsonl", [{"text": "held out", "label": "pos"}, {"text": "other", "label": "neg"}]
-    )
+    test = _write(tmp_path / "test.jsonl", [{"text": "held out", "label": "pos"}, {"text": "other", "label": "neg"}])
     ds = load_csv(train_path=str(train), test_path=str(test), val_fraction=0.25, test_fraction=0.5)
     assert ds.test.texts == ["held out", "other"] and ds.test.labels == [
         1,
@@ -157,8 +149,7 @@ def test_train_and_test_files_carve_val_from_train(tmp_path: Path) -> None:
 
 def test_train_val_test_files_are_used_as_given(tmp_path: Path) -> None:
     files = {
-        role: str(_write(tmp_path / f"{role}.csv", _rows(n)))
-        for role, n in (("train", 8), ("val", 4), ("test", 2))
+        role: str(_write(tmp_path / f"{role}.csv", _rows(n))) for role, n in (("train", 8), ("val", 4), ("test", 2))
     }
     ds = load_csv(
         train_path=files["train"],
@@ -186,8 +177,7 @@ def test_tiny_classes_fall_back_to_a_random_split(tmp_path: Path, caplog: pytest
     assert (len(ds.train), len(ds.val), len(ds.test)) == (8, 1, 1)
     assert ds.num_classes == 10
     assert (
-        "data.path: classes too small to stratify (10 of 10 classes have a single example); splitting at"
-        in caplog.text
+        "data.path: classes too small to stratify (10 of 10 classes have a single example); splitting at" in caplog.text
     )
 
 
@@ -234,24 +224,17 @@ def test_empty_and_whitespace_texts_are_dropped_with_a_warning(
     with caplog.at_level(logging.WARNING):
         ds = load_csv(path=str(_write(tmp_path / "d.csv", rows)))
     assert len(ds.train) + len(ds.val) + len(ds.test) == 20
-    assert (
-        "data.path: dropped 2 of 22 rows with an empty or whitespace-only 'text' (data rows 21, 22)"
-        in caplog.text
-    )
+    assert "data.path: dropped 2 of 22 rows with an empty or whitespace-only 'text' (data rows 21, 22)" in caplog.text
 
 
 def test_all_empty_texts_is_an_error(tmp_path: Path) -> None:
     path = _write(tmp_path / "d.csv", [{"text": " ", "label": "a"}] * 5)
-    _raises(
-        DataError, r"^data\.path: column 'text' is empty or whitespace-only in all 5 rows$", path=str(path)
-    )
+    _raises(DataError, r"^data\.path: column 'text' is empty or whitespace-only in all 5 rows$", path=str(path))
 
 
 def test_missing_labels_are_dropped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "d.csv"
-    path.write_text(
-        "text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(20)) + "orphan,\nalso orphan, \n"
-    )
+    path.write_text("text,label\n" + "".join(f"t{i},{i % 2}\n" for i in range(20)) + "orphan,\nalso orphan, \n")
     with caplog.at_level(logging.WARNING):
         ds = load_csv(path=str(path))
     assert "orphan" not in {t for s in ds.splits().values() for t in s.texts}
@@ -283,9 +266,7 @@ def test_non_utf8_bytes_are_replaced_with_a_warning(tmp_path: Path, caplog: pyte
         ds = load_csv(path=str(path))
     texts = {t for s in ds.splits().values() for t in s.texts}
     assert "caf\ufffd cr\ufffdme" in texts
-    assert (
-        "data.path: " in caplog.text and "is not valid UTF-8 (first bad byte near offset 14)" in caplog.text
-    )
+    assert "data.path: " in caplog.text and "is not valid UTF-8 (first bad byte near offset 14)" in caplog.text
 
 
 def test_non_utf8_jsonl_is_replaced_too(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -371,9 +352,7 @@ def test_invalid_json_line_names_the_line(tmp_path: Path) -> None:
     _raises(DataError, r"^data\.path: .*d\.jsonl line 2: invalid JSON", path=str(path))
 
 
-def test_tsv_with_an_unbalanced_quote_warns_about_merged_rows(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_tsv_with_an_unbalanced_quote_warns_about_merged_rows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "d.tsv"
     path.write_text(
         "text\tlabel\n" + "".join(f"t{i}\t{i % 2}\n" for i in range(10)) + '"oops\t1\nnext\t0\nmore" x\t1\n'
@@ -405,9 +384,5 @@ def test_bad_file_combinations(tmp_path: Path) -> None:
     _raises(ConfigError, r"^data\.path: not set; set data\.path=<file>", text_column="text")
     _raises(ConfigError, r"^data\.path: set either data\.path .* or data\.train_path$", path=f, train_path=f)
     _raises(ConfigError, r"^data\.test_path: only used with data\.train_path", path=f, test_path=f)
-    _raises(
-        ConfigError, r"^data\.train_path: not set; data\.val_path and data\.test_path need it$", val_path=f
-    )
-    _raises(
-        ConfigError, r"^data\.label_column: must differ from data\.text_column", path=f, label_column="text"
-    )
+    _raises(ConfigError, r"^data\.train_path: not set; data\.val_path and data\.test_path need it$", val_path=f)
+    _raises(ConfigError, r"^data\.label_column: must differ from data\.text_column", path=f, label_column="text")

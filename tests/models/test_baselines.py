@@ -37,9 +37,7 @@ def sequences(lengths: list[int], seed: int = 0) -> list[torch.Tensor]:
     return [torch.cat([torch.tensor([CLS]), torch.randint(4, V, (n - 1,), generator=g)]) for n in lengths]
 
 
-def batch(
-    seqs: list[torch.Tensor], total: int | None = None, pad: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(seqs: list[torch.Tensor], total: int | None = None, pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad to ``total`` (default: the longest) -> ids (B, T), mask (B, T) bool."""
     T = total or max(len(s) for s in seqs)
     ids = torch.full((len(seqs), T), pad, dtype=torch.long)

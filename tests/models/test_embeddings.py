@@ -53,9 +53,7 @@ def test_glove_matches_tokens_of_our_tokenizers(kind, glove):
     texts = ["the cat saw a good movie", "a good movie , the cat said", "the movie was good"] * 5
     tok = build_tokenizer(texts, kind=kind, vocab_size=400, min_frequency=1)  # bpe: 256 bytes + merges
     vocab = tok.get_vocab()
-    model = BowClassifier(
-        vocab_size=tok.get_vocab_size(), num_classes=2, embed_dim=50, pretrained_embeddings="glove"
-    )
+    model = BowClassifier(vocab_size=tok.get_vocab_size(), num_classes=2, embed_dim=50, pretrained_embeddings="glove")
     assert model.init_embeddings(vocab) >= 6
     the = tok.encode("the good movie").ids[1:]  # after [CLS]
     got = model.embedding.weight.detach()[the].numpy()

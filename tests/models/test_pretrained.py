@@ -52,9 +52,7 @@ def test_loads_offline_in_a_fresh_process(tmp_path):
         "HTTP_PROXY": dead,
         "HF_HOME": str(tmp_path),
     }
-    code = (
-        "from attentune.models.pretrained import MiniLMClassifier as M; print(M(30522, 2).config.max_length)"
-    )
+    code = "from attentune.models.pretrained import MiniLMClassifier as M; print(M(30522, 2).config.max_length)"
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "128"

@@ -120,7 +120,8 @@ def test_decoding_takes_the_best_valid_span_and_the_threshold_decides_no_answer(
     s, e = torch.zeros(n), torch.zeros(n)
     s[w.start], e[w.end] = 5.0, 5.0
     best, null = decode([ex], [w], [s], [e])
-    assert best["x"] == ("1889", 10.0) and null["x"] == 0.0
+    assert best["x"][:2] == ("1889", 10.0) and null["x"] == 0.0
+    assert ex.context[best["x"].start :].startswith("1889")
     # an end before the start, or a span longer than max_answer_tokens, is never chosen
     late, early = w.start + 3, w.start + 1
     s2, e2 = torch.zeros(n), torch.zeros(n)
@@ -134,7 +135,7 @@ def test_decoding_takes_the_best_valid_span_and_the_threshold_decides_no_answer(
     assert decode([ex], [w], [s3], [e3])[0]["x"][1] == 10.0
     best, _ = decode([ex], [w], [s3], [e3], max_answer_tokens=1)
     first, last = w.span(w.start, w.start)
-    assert best["x"] == (CONTEXT[first:last], 6.0)
+    assert best["x"] == (CONTEXT[first:last], 6.0, first)
     # v2: "" when the no-answer score beats the span's by at least the threshold
     assert answers({"x": ("1889", 2.0)}, {"x": 3.0}, threshold=0.5) == {"x": ""}
     assert answers({"x": ("1889", 2.0)}, {"x": 3.0}, threshold=1.5) == {"x": "1889"}

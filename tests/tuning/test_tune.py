@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import REPO, TINY
+from conftest import REPO, TINY, wandb_run
 
 pytestmark = pytest.mark.ray
 
@@ -107,9 +108,20 @@ def test_search_samples_valid_architectures_and_records_every_trial(tmp_path):
     assert summary["trials"] == 4 and summary["failed"] == 0
     for trial_dir in trials["trial_dir"].map(Path):  # CSV and an offline W&B run per trial, stopped ones too
         assert (trial_dir / "csv" / "metrics.csv").is_file()
-        (run,) = (trial_dir / "wandb").glob("offline-run-*/*.wandb")
-        record = run.read_bytes()  # protobuf records: the group (study) and name (trial) as plain strings
-        assert b"mha_mr" in record and trial_dir.name.encode() in record
+    # read back with W&B's own reader: named after its trial, grouped by its study's directory, its study's job
+    run = wandb_run(Path(trials["trial_dir"].iloc[0]))
+    assert (run["name"], run["job_type"]) == (Path(trials["trial_dir"].iloc[0]).name, "mha_mr")
+    assert run["group"] == "/".join(tmp_path.resolve().parts[-2:]) and run["config"]["family"] == "mha"
+    assert run["config"]["model.num_heads"] == OmegaConf.load(Path(trials["trial_dir"].iloc[0]) / "config.yaml").heads
+    # trial directories are <study>_<trial id>: a path a user can paste into ckpt_path=, as the study's last
+    # lines suggest for its best checkpoint
+    assert all(re.fullmatch(r"mha_mr_[0-9a-f]+(_[0-9]+)?", Path(d).name) for d in trials["trial_dir"])
+    kept = [Path(d) / "checkpoints" / "best.ckpt" for d in trials["trial_dir"]]
+    best = next(c for c in kept if c.exists())  # trials.csv is sorted best first
+    assert f"best checkpoint of mha_mr: {best}" in proc.stdout
+    assert f"python src/evaluate.py ckpt_path={best}" in proc.stdout
+    ev = entry_point("evaluate.py", f"ckpt_path={best}", f"hydra.run.dir={tmp_path}/eval")
+    assert ev.returncode == 0, ev.stderr[-2000:]
 
 
 def user_search_space(tmp_path: Path, text: str) -> list[str]:
@@ -243,6 +255,13 @@ def test_a_sweep_plans_first_ranks_the_reference_and_ensembles_and_its_winner_is
     assert all(len(list(run.glob("checkpoint_*"))) == 1 for run in reruns)  # disk bounded: 2 epochs, 1 kept
     for png in ("accuracy_vs_latency.png", "learning_curves.png"):
         assert (tmp_path / png).stat().st_size > 1000
+    # W&B: the sweep's leaderboard run is in the group of its trials (and of its seed re-runs)
+    group = "/".join(tmp_path.resolve().parts[-2:])
+    sweep_run = wandb_run(tmp_path)
+    assert (sweep_run["name"], sweep_run["group"], sweep_run["job_type"]) == ("leaderboard", group, "leaderboard")
+    assert sweep_run["summary"]["winner/test/acc"] == pytest.approx(summary["winner_test"]["test/acc"])
+    trial = wandb_run(next((tmp_path / "mha_trec" / "study").glob("mha_trec_*")))
+    assert (trial["group"], trial["job_type"]) == (group, "mha_trec")
     # tiny models are far below TF-IDF on trec: the reference (alone, or in an ensemble) wins on validation, and
     # the winner is a model in best/ that evaluate.py and predict.py use like a checkpoint
     assert (tmp_path / "best" / "ensemble.json").exists() and not (tmp_path / "best" / "checkpoints").exists()
@@ -260,7 +279,8 @@ def test_a_sweep_plans_first_ranks_the_reference_and_ensembles_and_its_winner_is
     pred = entry_point("predict.py", f"ckpt_path={tmp_path / 'best'}", "text=What year did the war end?")
     assert pred.returncode == 0, pred.stderr[-2000:]
     (out,) = [json.loads(line) for line in pred.stdout.splitlines() if line.startswith("{")]
-    assert out["label"] in spec["label_names"] and sum(out["probabilities"].values()) == pytest.approx(1.0)
+    assert out["pred"] in spec["label_names"]
+    assert sum(out[f"prob_{label}"] for label in spec["label_names"]) == pytest.approx(1.0)
 
 
 @pytest.mark.slow  # CI's slow tier (make test-slow)

@@ -10,7 +10,7 @@ import codecs
 import csv
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,17 @@ from attentune.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
-_DELIMITERS = {"csv": ",", "tsv": "\t"}
+DELIMITERS = {"csv": ",", "tsv": "\t"}
 
 
-def check_table_file(path: Path, key: str) -> str:
+def check_table_file(path: Path, key: str, must_exist: bool = True) -> str:
     """The format of ``path`` from its extension: ``ConfigError`` for an unknown extension,
-    ``DataError`` when the file does not exist."""
+    ``DataError`` when the file does not exist (``must_exist``)."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ConfigError(f"{key}: unknown file extension {path.suffix!r} in {path}; use one of {', '.join(FORMATS)}")
+    if not must_exist:
+        return fmt
     if not path.exists():
         raise DataError(f"{key}: file not found: {path}")
     if not path.is_file():
@@ -50,10 +52,10 @@ def read_columns(
     fmt = check_table_file(path, key)
     if fmt == "parquet":
         return _read_parquet(path, key, columns, column_keys)
-    _warn_if_not_utf8(path, key)
+    warn_if_not_utf8(path, key)
     if fmt == "jsonl":
         return _read_jsonl(path, key, columns, column_keys)
-    return _read_delimited(path, key, columns, column_keys, delimiter or _DELIMITERS[fmt])
+    return _read_delimited(path, key, columns, column_keys, delimiter or DELIMITERS[fmt])
 
 
 def _check_columns(path: Path, available: Sequence[str], columns: Sequence[str], column_keys: Sequence[str]):
@@ -65,7 +67,7 @@ def _check_columns(path: Path, available: Sequence[str], columns: Sequence[str],
             )
 
 
-def _warn_if_not_utf8(path: Path, key: str) -> None:
+def warn_if_not_utf8(path: Path, key: str) -> None:
     """Warn (once per file) when ``path`` is not valid UTF-8; readers then decode with U+FFFD."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
@@ -139,9 +141,13 @@ def _warn_swallowed_rows(path: Path, key: str, texts: list[str]) -> None:
 
 
 def read_jsonl(path: Path, where: str) -> list[tuple[int, dict]]:
-    """``(line number, object)`` of every non-blank line of a JSON-lines file; a line that is not a JSON object
-    is a one-line ``DataError`` naming ``where`` (what the file is) and the line."""
-    records = []
+    """``(line number, object)`` of every non-blank line of a JSON-lines file (see ``read_jsonl_lines``)."""
+    return list(read_jsonl_lines(path, where))
+
+
+def read_jsonl_lines(path: Path, where: str) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` of every non-blank line of a JSON-lines file, one at a time; a line that is not a
+    JSON object is a one-line ``DataError`` naming ``where`` (what the file is) and the line."""
     with path.open(encoding="utf-8-sig", errors="replace") as f:
         for line_number, line in enumerate(f, start=1):
             if not line.strip():
@@ -154,8 +160,7 @@ def read_jsonl(path: Path, where: str) -> list[tuple[int, dict]]:
                 raise DataError(
                     f"{where}: {path} line {line_number}: expected a JSON object, got {type(record).__name__}"
                 )
-            records.append((line_number, record))
-    return records
+            yield line_number, record
 
 
 def _read_jsonl(path: Path, key: str, columns: Sequence[str], column_keys: Sequence[str]):

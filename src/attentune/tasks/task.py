@@ -63,6 +63,10 @@ class Task(Protocol):
         """What a run of this task adds to its Trainer (classification: keep its predictions in ``out``)."""
         ...
 
+    def outputs(self, info: dict[str, Any]) -> dict[str, type]:
+        """The fields ``predict`` gives each input record (a checkpoint's ``run_info``), with their types."""
+        ...
+
     inputs: tuple[str, ...]  # the fields of an input record
 
 

@@ -12,11 +12,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from attentune.errors import ConfigError
-from attentune.tasks.build import apply_example_budget, finish_wandb, make_trainer, to_plain, validate_config
+from attentune.reports.summary import metrics_table, next_steps
+from attentune.tasks.build import finish_wandb, make_trainer, to_plain
 from attentune.tasks.distributed import end_process_group, refuse_relaunch_under_multirun, wait_for
 from attentune.tasks.latency import measure_latency
 from attentune.tasks.prepare import RunData
+from attentune.tasks.runconfig import apply_example_budget, validate_config
 from attentune.tasks.task import task_of
+from attentune.tasks.tracking import log_run_facts, name_runs
 from attentune.tokenization import Collator
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ def train(
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     dataset = data.dataset(cfg)
     apply_example_budget(cfg, len(dataset.train))
+    name_runs(cfg, dataset.name, task.name)
     trainer = make_trainer(cfg, extra_callbacks=[*(callbacks or []), *task.callbacks(out)], **(trainer_args or {}))
     refuse_relaunch_under_multirun(trainer)
     writer = trainer.is_global_zero  # DDP: rank 0 alone trains the tokenizer and writes the run directory
@@ -56,6 +60,9 @@ def train(
     run_info = {"config": to_plain(cfg)}
     prepared = data.prepare(cfg, dataset, None if writer else wait_for(out / TOKENIZER_FILE))
     setup = task.setup(cfg, prepared, run_info)
+    sizes = {f"data.n_{split}": len(examples) for split, examples in dataset.splits().items()}
+    num_params = sum(p.numel() for p in setup.module.model.parameters())
+    log_run_facts(trainer.loggers, cfg, {"num_params": num_params, "data.name": dataset.name, **sizes})
     datamodule, module, model = setup.datamodule, setup.module, setup.module.model
     if writer:
         out.mkdir(parents=True, exist_ok=True)
@@ -84,7 +91,9 @@ def train(
             return {}
         # rank 0 tests alone: every test example once (a distributed sampler pads the shards)
         trainer = make_trainer(cfg, devices=1, num_nodes=1, strategy="auto", callbacks=[], logger=trainer.loggers)
-    (test_metrics,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True)
+    (test_metrics,) = trainer.test(  # verbose=False: the metrics are printed once, in our table below
+        module, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True, verbose=False
+    )
 
     metrics = {
         **{k: float(v) for k, v in test_metrics.items()},
@@ -103,7 +112,9 @@ def train(
         metrics |= measure_latency(model, setup.latency_examples(), Collator(pad_id=0), cfg.latency.batch_sizes)
     finish_wandb(trainer, metrics)
     write_json(out / METRICS_FILE, metrics)
-    log.info("metrics: %s", json.dumps(metrics))
+    log.info("metrics (%s):\n%s", out / METRICS_FILE, metrics_table(metrics))
+    if best_path:
+        log.info("%s", next_steps(Path(best_path), task.name))
     return metrics
 
 

@@ -107,7 +107,10 @@ def _wordpiece_vocab(texts: Sequence[str], vocab_size: int, min_frequency: int, 
     }
     continuations = ["##" + c for c in sorted({c for word in words for c in word[1:]})]
     trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS + continuations, min_frequency=min_frequency
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS + continuations,
+        min_frequency=min_frequency,
+        show_progress=False,  # seconds of work; its bars left blank lines in a run's output
     )
     scratch.train_from_iterator(texts, trainer, length=len(texts))
     vocab = scratch.get_vocab()
@@ -116,7 +119,9 @@ def _wordpiece_vocab(texts: Sequence[str], vocab_size: int, min_frequency: int, 
 
 
 def _trainer(kind: str, vocab_size: int, min_frequency: int) -> trainers.Trainer:
-    common = dict(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=min_frequency)
+    common = dict(
+        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=min_frequency, show_progress=False
+    )
     if kind == "bpe":
         return trainers.BpeTrainer(**common, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     return trainers.WordLevelTrainer(**common)

@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
 from attentune.errors import ConfigError
 from attentune.reports.leaderboard import write_leaderboard
 from attentune.reports.plots import plot_accuracy_latency, plot_learning_curves
+from attentune.reports.summary import next_steps
+from attentune.reports.wandb_sweep import log_sweep
 from attentune.tasks.cli import run_task
+from attentune.tasks.task import task_of
+from attentune.tasks.tracking import tracking_group
 from attentune.tasks.train import write_json
 from attentune.tuning.cluster import trial_resources, whole_trial
 from attentune.tuning.ensemble import describe, sweep_candidates, sweep_ensemble, write_best_ensemble
@@ -38,7 +41,8 @@ def load_studies(sweep_dir: Path) -> list[dict[str, Any]]:
     for summary_file in sorted(sweep_dir.glob("*/study.json")):
         run_dir = summary_file.parent
         summary = json.loads(summary_file.read_text())
-        trials = pd.read_csv(run_dir / "trials.csv", dtype={"default": "boolean"})
+        # trial ids are text: "54364293" must not become 54364293.0
+        trials = pd.read_csv(run_dir / "trials.csv", dtype={"default": "boolean", "trial_id": str})
         trials["family"] = summary["family"]
         trials["study"] = summary["study"]
         setup = json.loads((run_dir / "base_config.json").read_text())
@@ -321,33 +325,36 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     }
     summary["ensemble"] = ensemble
     write_json(out / "summary.json", summary)
+    wandb = (cfg.get("logger") or {}).get("wandb")
+    if wandb is not None:  # the trials logged to W&B: the sweep's leaderboard joins them
+        log_sweep(out, tracking_group(cfg), str(wandb.get("project") or "attentune"), families, summary)
     print((out / "leaderboard.md").read_text())
+    if (out / "best").exists():
+        print(next_steps(out / "best", task_of(cfg).name, "the sweep's winner"))
     return summary
 
 
-class SelectionCallback(Callback):
-    """Hydra callback: run model selection once all studies of a ``-m`` sweep have finished.
+def select_after_sweep(config: DictConfig) -> None:
+    """Model selection once all studies of a ``-m`` sweep have finished (``tuning.hooks.SelectionCallback``).
 
     Hydra turns a callback's exception into a warning; a failed selection must fail the command instead.
     """
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        with open_dict(config):
-            config.sweep_dir = config.hydra.sweep.dir
-        plan_file = Path(config.sweep_dir) / PLAN_FILE
-        deadline = SweepPlan.load(plan_file).deadline if plan_file.exists() else None
-        budget = parse_budget(config.get("budget"))
-        if deadline is None and budget is not None:  # studies ran side by side: selection has its share from now
-            deadline = time.time() + float(config.budget_policy.selection_share) * budget
-        try:
-            summary = run_task(select, config, deadline)  # user errors: one line, exit 2
-        except Exception:
-            traceback.print_exc()
-            raise SystemExit(1) from None
-        failed = [s for s in summary["studies"] if s["row"] == "failed"]
-        if failed:  # the leaderboard is written; the command still says that the sweep did not all run
-            print(
-                f"error: {len(failed)} studies failed: " + "; ".join(f"{s['study']}: {s['note']}" for s in failed),
-                file=sys.stderr,
-            )
-            raise SystemExit(1)
+    with open_dict(config):
+        config.sweep_dir = config.hydra.sweep.dir
+    plan_file = Path(config.sweep_dir) / PLAN_FILE
+    deadline = SweepPlan.load(plan_file).deadline if plan_file.exists() else None
+    budget = parse_budget(config.get("budget"))
+    if deadline is None and budget is not None:  # studies ran side by side: selection has its share from now
+        deadline = time.time() + float(config.budget_policy.selection_share) * budget
+    try:
+        summary = run_task(select, config, deadline)  # user errors: one line, exit 2
+    except Exception:
+        traceback.print_exc()
+        raise SystemExit(1) from None
+    failed = [s for s in summary["studies"] if s["row"] == "failed"]
+    if failed:  # the leaderboard is written; the command still says that the sweep did not all run
+        print(
+            f"error: {len(failed)} studies failed: " + "; ".join(f"{s['study']}: {s['note']}" for s in failed),
+            file=sys.stderr,
+        )
+        raise SystemExit(1)

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from ray import tune
 
 from attentune.errors import ConfigError
+from attentune.tasks import runconfig  # noqa: F401 - registers the ${mul:...} and ${div:...} resolvers
 
 log = logging.getLogger(__name__)
 

@@ -6,16 +6,22 @@ import json
 import logging
 import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from ray import tune
 from ray.tune.schedulers import HyperBandScheduler, PopulationBasedTraining
 
 from attentune.errors import ConfigError
-from attentune.tasks.build import validate_config
+from attentune.reports.summary import next_steps
+from attentune.tasks.runconfig import validate_config
+from attentune.tasks.task import task_of
+from attentune.tasks.tracking import tracking_group
 from attentune.tasks.train import write_json
 from attentune.tuning.claim import Claim, YieldWhenBehind, claim_budget, release_budget
 from attentune.tuning.cluster import concurrent_trials, placement, ray_session, trial_resources, workers_of
@@ -101,9 +107,11 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     space = param_space(cfg.search)
     derived = derived_values(cfg.search)
     base = base_training_config(cfg)
+    base["family"] = str(cfg.family)  # resolved here: trials have no Hydra runtime
     wandb = (base.get("logger") or {}).get("wandb")
-    if wandb is not None and wandb.get("group") is None:
-        wandb["group"] = cfg.study_name  # W&B groups a study's trials (each run is named after its trial)
+    if wandb is not None:  # W&B: a sweep's runs in one group, a study's trials one job type, each named after its trial
+        wandb["group"] = wandb.get("group") or tracking_group(cfg)
+        wandb["job_type"] = wandb.get("job_type") or str(cfg.study_name)
     check_keys(OmegaConf.create(base), space, derived)
 
     out = Path(cfg.paths.output_dir)
@@ -162,6 +170,8 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                     num_samples=cfg.num_samples,
                     time_budget_s=None if time_budget_s is None else time_budget_s + hard_stop_grace(time_budget_s),
                     reuse_actors=cfg.reuse_actors and not ddp,  # a DDP trial's actor ends with its Train run
+                    trial_name_creator=partial(trial_name, str(cfg.study_name)),
+                    trial_dirname_creator=partial(trial_name, str(cfg.study_name)),
                 ),
                 run_config=tune.RunConfig(
                     name=STUDY_DIR,
@@ -199,7 +209,17 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     write_json(out / "study.json", summary)
     write_json(out / "base_config.json", {"base": base, "derived": derived, "default": points[0] if points else None})
     log.info("study %s: %s", cfg.study_name, json.dumps(summary))
+    kept = [Path(d) / "checkpoints" / "best.ckpt" for d in table["trial_dir"].dropna()]
+    best = next((c for c in kept if c.exists()), None)  # trials.csv is sorted best first
+    in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if best is not None and not in_sweep:  # a sweep prints its winner's at the end instead
+        print(next_steps(best, task_of(cfg).name, f"best checkpoint of {cfg.study_name}"))
     return summary
+
+
+def trial_name(study: str, trial: Any) -> str:
+    """A trial's name and directory: ``<study>_<trial id>``, a path Hydra's parser and a shell accept as it is."""
+    return f"{study}_{trial.trial_id}"
 
 
 def yield_when_behind(cfg: DictConfig, claim: Claim, run_dir: Path, default: dict | None) -> list[tune.Callback]:

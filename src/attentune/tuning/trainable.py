@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from ray import tune
 from ray.tune.trainable import wrap_function
 
+from attentune.quiet import quiet_libraries
 from attentune.tasks.train import METRICS_FILE, train
 from attentune.tuning.ddp_trial import run_ddp_trial
 from attentune.tuning.deadline import DeadlinePassed, StopBeforeDeadline, read_deadline, too_late_to_start
@@ -38,6 +39,7 @@ def run_trial(
     The run directory is the trial's directory in the study (``study_path``, on a filesystem every node
     sees), not Ray's local working directory: a worker reused for the next trial would not sync that.
     """
+    quiet_libraries()
     _training["thread"] = threading.current_thread()  # what a stopping worker waits for (WaitForTraining)
     cfg = apply_params(OmegaConf.create(base), params, derived)
     trial_dir = Path(study_path) / Path(tune.get_context().get_trial_dir()).name

@@ -29,6 +29,10 @@ class Classification:
     best = "val/acc_best"
     inputs = ("text",)
 
+    def outputs(self, info: dict[str, Any]) -> dict[str, type]:
+        """The columns ``predict`` adds to an input row: the label, then each label's probability."""
+        return {"pred": str, **{f"prob_{label}": float for label in info["label_names"]}}
+
     def setup(self, cfg: DictConfig, data: PreparedData, run_info: dict[str, Any]) -> Setup:
         dataset, tokenizer = data.dataset, data.tokenizer
         if not isinstance(dataset, TextDataset):
@@ -70,17 +74,21 @@ class Classification:
 def probabilities(run: Any, texts: list[str], batch_size: int = 64) -> np.ndarray:
     """Shapes: (N, C) probabilities of a classification checkpoint (a ``LoadedRun``), in its label order."""
     ids = encoder_of(run.tokenizer)(texts)
+    order = np.argsort([len(x) for x in ids], kind="stable")  # batches of similar lengths pad little
     out = [np.zeros((0, len(run.info["label_names"])))]
     for i in range(0, len(ids), batch_size):
-        batch = Collator(pad_id=0)([(x, 0) for x in ids[i : i + batch_size]])
+        batch = Collator(pad_id=0)([(ids[j], 0) for j in order[i : i + batch_size]])
         out.append(run.module(batch["input_ids"], batch["attention_mask"]).float().softmax(-1).numpy())
-    return np.concatenate(out)
+    probs = np.empty((len(ids), len(run.info["label_names"])))
+    probs[order] = np.concatenate(out)
+    return probs
 
 
 def label_records(probs: list[list[float]], labels: list[str]) -> list[dict[str, Any]]:
-    """One output record per row of probabilities: the label and every label's probability."""
+    """One output record per row of probabilities: ``pred`` (the label) and ``prob_<label>`` for every label."""
     return [
-        {"label": labels[max(range(len(p)), key=p.__getitem__)], "probabilities": dict(zip(labels, p, strict=True))}
+        {"pred": labels[max(range(len(p)), key=p.__getitem__)]}
+        | {f"prob_{label}": float(q) for label, q in zip(labels, p, strict=True)}
         for p in probs
     ]
 

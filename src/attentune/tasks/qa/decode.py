@@ -10,11 +10,20 @@ SQuAD v2 post-processing does); v2.0 answers "" when that exceeds the best span'
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 
 from attentune.tasks.qa.data import QAExample
 from attentune.tasks.qa.windows import Window
+
+
+class Span(NamedTuple):
+    """An answer span: its text, its score (start + end logit) and where it starts in the context (characters)."""
+
+    text: str
+    score: float
+    start: int = -1
 
 
 def decode(
@@ -24,10 +33,10 @@ def decode(
     end_logits: Sequence[torch.Tensor],
     max_answer_tokens: int = 30,
     n_best: int = 20,
-) -> tuple[dict[str, tuple[str, float]], dict[str, float]]:
-    """``(best, null)``: ``id -> (answer text, score)`` (``("", -inf)`` when no window has a valid span) and
+) -> tuple[dict[str, Span], dict[str, float]]:
+    """``(best, null)``: ``id -> Span`` (``("", -inf, -1)`` when no window has a valid span) and
     ``id -> no-answer score``. ``start_logits[k]``/``end_logits[k]`` belong to ``windows[k]`` (1-D, its length)."""
-    best: dict[str, tuple[str, float]] = {ex.id: ("", -float("inf")) for ex in examples}
+    best = {ex.id: Span("", -float("inf")) for ex in examples}
     null: dict[str, float] = {}
     for w, s, e in zip(windows, start_logits, end_logits, strict=True):
         ex = examples[w.example]
@@ -43,13 +52,13 @@ def decode(
             for b in ends:
                 if a <= b < a + max_answer_tokens and float(s[a] + e[b]) > best[ex.id][1]:
                     first, last = w.span(a, b)
-                    best[ex.id] = (ex.context[first:last], float(s[a] + e[b]))
+                    best[ex.id] = Span(ex.context[first:last], float(s[a] + e[b]), first)
     return best, null
 
 
-def answers(best: dict[str, tuple[str, float]], null: dict[str, float], threshold: float | None) -> dict[str, str]:
+def answers(best: dict[str, Span], null: dict[str, float], threshold: float | None) -> dict[str, str]:
     """Final answers: the best span, or "" (no answer) when ``threshold`` is set (v2.0) and the no-answer score
     exceeds the span's by at least it."""
     if threshold is None:
-        return {i: text for i, (text, _) in best.items()}
-    return {i: text if null[i] - score < threshold else "" for i, (text, score) in best.items()}
+        return {i: span[0] for i, span in best.items()}
+    return {i: span[0] if null[i] - span[1] < threshold else "" for i, span in best.items()}  # (text, score, ...)

@@ -52,7 +52,7 @@ def best_threshold(
     An example is answered with its best span when ``null_score - span_score < threshold``, else with "". The
     candidates are the examples' own score differences: every distinct decision is one of them.
     """
-    f1 = {i: s[1] for i, s in per_question({i: text for i, (text, _) in best_spans.items()}, examples).items()}
+    f1 = {i: s[1] for i, s in per_question({i: span[0] for i, span in best_spans.items()}, examples).items()}
     answerable = {ex.id: ex.answerable for ex in examples}
     diffs = sorted((null_scores[i] - best_spans[i][1], i) for i in best_spans)
     # threshold below every diff: every answer is "" -> the no-answer questions score, answerable ones do not

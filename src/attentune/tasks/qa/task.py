@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ class QuestionAnswering:
     name = "qa"
     best = "val/f1_best"
     inputs = ("question", "context")
+
+    def outputs(self, info: dict[str, Any]) -> dict[str, type]:
+        """The columns ``predict`` adds to an input row, with their types."""
+        return {"answer": str, "answer_start": int, "score": float, "no_answer": bool}
 
     def setup(self, cfg: DictConfig, data: PreparedData, run_info: dict[str, Any]) -> Setup:
         dataset, tokenizer = data.dataset, data.tokenizer
@@ -63,6 +68,8 @@ class QuestionAnswering:
 
     @torch.inference_mode()
     def predict(self, run: Any, records: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
+        """Per record: ``answer`` (the exact substring of its context, "" for none), ``answer_start`` (its first
+        character in the context, -1 for none), ``score`` (the best span's start + end logit) and ``no_answer``."""
         cfg, module = run.config, run.module
         examples = [QAExample(str(r.get("id", i)), "", r["question"], r["context"]) for i, r in enumerate(records)]
         windows = encode_windows(_windows(cfg, run.tokenizer), examples, cfg.task.max_question_tokens)
@@ -75,7 +82,15 @@ class QuestionAnswering:
             ends += [e[:n] for e, n in zip(end, lengths, strict=True)]
         best, null = decode(examples, windows, starts, ends, cfg.task.max_answer_tokens, cfg.task.n_best)
         final = answers(best, null, float(module.threshold) if module.no_answer else None)
-        return [{"id": ex.id, "answer": final[ex.id], "score": best[ex.id][1]} for ex in examples]
+        return [
+            {
+                "answer": final[ex.id],
+                "answer_start": best[ex.id].start if final[ex.id] else -1,
+                "score": best[ex.id].score if math.isfinite(best[ex.id].score) else None,
+                "no_answer": not final[ex.id],
+            }
+            for ex in examples
+        ]
 
     def reference(self, dataset: QADataset, out: Path | None = None) -> dict[str, Any]:
         return lexical_reference(dataset)  # no ensembles of QA models yet: nothing to keep

@@ -18,16 +18,14 @@ import time
 import traceback
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
 
 from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from attentune.errors import AttentuneError, ConfigError
-from attentune.tasks.build import apply_example_budget
 from attentune.tasks.prepare import RunData
+from attentune.tasks.runconfig import apply_example_budget
 from attentune.tuning.config import base_training_config
 from attentune.tuning.memo import MemoizedRunData
 from attentune.tuning.planner import priors
@@ -212,31 +210,28 @@ def sequential(config: DictConfig) -> bool:
     return str(config.hydra.launcher._target_).endswith(".BasicLauncher")
 
 
-class BudgetPlanCallback(Callback):
-    """Hydra callback: before a ``-m`` sweep's first study, probe every job, print and write the budget plan.
-
-    A sweep whose budget fits no study stops here with one line (exit 2), before any trial.
+def plan_before_sweep(config: DictConfig) -> None:
+    """Before a ``-m`` sweep's first study (``tuning.hooks.BudgetPlanCallback``): probe every job, print and write
+    the budget plan. A sweep whose budget fits no study stops here with one line (exit 2), before any trial.
     """
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not sequential(config):
-            log.info(
-                "budget: the studies run side by side (%s): each probes itself and gets the budget less "
-                "the selection share",
-                config.hydra.launcher._target_,
-            )
-            return
-        try:
-            plan = plan_sweep(config)
-        except AttentuneError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
-        except Exception:  # Hydra would turn it into a warning and run the sweep without a plan
-            traceback.print_exc()
-            raise SystemExit(1) from None
-        if plan is not None:
-            print(plan_table(plan, float(config.budget_policy.selection_share)), flush=True)
-            sweep_dir = Path(config.hydra.sweep.dir)
-            sweep_dir.mkdir(parents=True, exist_ok=True)
-            plan.save(sweep_dir / PLAN_FILE)
-            run_in_plan_order(config, plan)
+    if not sequential(config):
+        log.info(
+            "budget: the studies run side by side (%s): each probes itself and gets the budget less "
+            "the selection share",
+            config.hydra.launcher._target_,
+        )
+        return
+    try:
+        plan = plan_sweep(config)
+    except AttentuneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception:  # Hydra would turn it into a warning and run the sweep without a plan
+        traceback.print_exc()
+        raise SystemExit(1) from None
+    if plan is not None:
+        print(plan_table(plan, float(config.budget_policy.selection_share)), flush=True)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        plan.save(sweep_dir / PLAN_FILE)
+        run_in_plan_order(config, plan)
