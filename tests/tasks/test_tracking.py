@@ -27,4 +27,5 @@ def test_a_training_run_logs_its_whole_config_flat_its_facts_and_a_readable_name
     assert run["summary"]["test/acc"] == metrics["test/acc"] and run["state"] == "finished"
     hparams = yaml.safe_load((tmp_path / "csv" / "hparams.yaml").read_text())  # CSV: the same flat keys
     assert hparams["model.num_heads"] == 4 and hparams["num_params"] == metrics["num_params"]
-    assert list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))  # TensorBoard's hparams file
+    tensorboard = yaml.safe_load((tmp_path / "tensorboard" / "hparams.yaml").read_text())  # TensorBoardLogger's
+    assert tensorboard["model.num_heads"] == 4 and list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
