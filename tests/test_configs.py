@@ -14,7 +14,7 @@ from attentune.tasks.build import make_trainer
 from attentune.tasks.instantiate import instantiate
 from attentune.tasks.runconfig import apply_example_budget, validate_config
 from attentune.tuning.config import base_training_config
-from attentune.tuning.space import apply_params, derived_values, param_space
+from attentune.tuning.space import apply_params, derived_values, param_space, use_task_search
 from attentune.tuning.study import check_keys
 from conftest import CONF_DIR, compose_config
 
@@ -83,6 +83,19 @@ def test_search_space_applies_to_its_family(name, tmp_path):
     check_keys(OmegaConf.create(base), space, derived)
     sample = {k: (v["grid_search"][0] if isinstance(v, dict) else v.sample()) for k, v in space.items()}
     validate_config(apply_params(OmegaConf.create(base), sample, derived))
+
+
+@pytest.mark.parametrize("model", options("model"))
+def test_every_familys_tiny_search_samples_configs_its_model_accepts(model, tmp_path):
+    # experiment=tiny adds tokenizer.vocab_size {500, 1000} to every space: MiniLM's vocabulary is fixed
+    own = ["tokenizer.vocab_size=30522"] if model == "minilm" else []  # tiny's 500 is not MiniLM's
+    cfg = compose_config("tune", [f"model={model}", "experiment=tiny", *own], tmp_path)
+    use_task_search(cfg)
+    space, derived = param_space(cfg.search), derived_values(cfg.search)
+    assert ("tokenizer.vocab_size" in space) == (model != "minilm")
+    for _ in range(3):
+        sample = {k: (v["grid_search"][0] if isinstance(v, dict) else v.sample()) for k, v in space.items()}
+        validate_config(apply_params(OmegaConf.create(base_training_config(cfg)), sample, derived))
 
 
 @pytest.mark.parametrize("model", ["mha", "minilm"])

@@ -61,10 +61,19 @@ def use_task_search(cfg: DictConfig) -> None:
     """Search the run's task: a family's search config holds its classification ``space``/``derived``/``default``
     and, for another task, a section of that task's name (``qa:``) whose entries replace them (in place, before
     anything reads them: ``num_samples`` and the like may be set there too). A family without a section for the
-    task cannot be searched for it."""
+    task cannot be searched for it. Keys listed in ``search.fixed`` leave the space, whoever added them."""
     task = str((cfg.get("task") or {}).get("name", "classification"))
-    if task == "classification":
-        return
+    if task != "classification":
+        _replace_with_task_section(cfg, task)
+    fixed = [path for path in cfg.search.get("fixed") or [] if path in (cfg.search.get("space") or {})]
+    if fixed:  # an experiment's space (experiment=tiny) may add a key this family never searches
+        log.info("search.space: not searching %s (fixed for this family: search.fixed)", ", ".join(fixed))
+        with open_dict(cfg):
+            for path in fixed:
+                cfg.search.space.pop(path)
+
+
+def _replace_with_task_section(cfg: DictConfig, task: str) -> None:
     section = cfg.search.get(task)
     if section is None:
         raise ConfigError(f"search: this family's search config has no `{task}:` section (its space for task={task})")

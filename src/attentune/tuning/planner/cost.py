@@ -49,7 +49,7 @@ class TrialCost:
     @classmethod
     def of(cls, cost: RunCost, trial: DictConfig, safety: float) -> TrialCost:
         rounds = int(trial.trainer.max_epochs)
-        fraction = float(trial.trainer.limit_train_batches)  # of the training set per round
+        fraction = round_fraction(trial)  # of the training set per round
         if fraction > 1:  # a number of batches
             fraction = min(1.0, fraction * cost.batch_size / max(cost.n_train, 1))
         round_s = (
@@ -67,11 +67,17 @@ class TrialCost:
         )
 
 
+def round_fraction(trial: DictConfig) -> float:
+    """``trainer.limit_train_batches``: a fraction of the training set, a number of batches (> 1), or null (all)."""
+    limit = trial.trainer.get("limit_train_batches")
+    return 1.0 if limit is None else float(limit)
+
+
 def too_small(cost: RunCost, trial: DictConfig) -> str | None:
     """Why ``trial`` cannot train on this data at all (fewer examples than a batch, or than a round), else None."""
     if cost.n_train < cost.batch_size:
         return f"the training set has {cost.n_train} examples, fewer than one batch (batch_size={cost.batch_size})"
-    fraction = float(trial.trainer.limit_train_batches)
+    fraction = round_fraction(trial)
     if fraction <= 1 and int(fraction * math.ceil(cost.n_train / cost.batch_size)) < 1:
         return f"one round ({fraction:.2g} of {cost.n_train} examples) is less than a batch of {cost.batch_size}"
     return None
