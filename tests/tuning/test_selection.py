@@ -10,6 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from attentune.errors import ConfigError
+from attentune.reports.leaderboard import to_markdown
 from attentune.tuning.seeds import fit_jobs, seed_jobs, seed_table
 from attentune.tuning.selection import family_table, select, verdict
 
@@ -189,3 +190,18 @@ def test_the_report_says_when_the_winner_is_below_the_reference_or_a_default_and
     reference, default = verdict(families, 0.79, "bow_mr trial b1", "test/acc")
     assert "below the reference (TF-IDF) at 0.8051" in reference and "at 0.8259" in default
     assert verdict(families, 0.83, "bow_mr trial b1", "test/acc") == []
+
+
+def test_leaderboard_numbers_are_for_people():
+    table = pd.DataFrame(
+        {
+            "trial": ["54364293"],
+            "params": pd.array([308694], dtype="Int64"),
+            "params as float": [308694.0],
+            "val/acc": [0.81234],
+            "train s": [123.456],
+            "seeds": [3],
+        }
+    )
+    (row,) = to_markdown(table).splitlines()[2:]
+    assert row == "| 54364293 | 308,694 | 308,694 | 0.8123 | 123.5 | 3 |"

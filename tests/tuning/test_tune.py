@@ -120,6 +120,11 @@ def test_search_samples_valid_architectures_and_records_every_trial(tmp_path):
     best = next(c for c in kept if c.exists())  # trials.csv is sorted best first
     assert f"best checkpoint of mha_mr: {best}" in proc.stdout
     assert f"python src/evaluate.py ckpt_path={best}" in proc.stdout
+    # one line per trial with its score, not Ray's config and result tables per trial
+    for name, score in zip(trials["trial_dir"].map(lambda d: Path(d).name), trials["val/acc"], strict=True):
+        (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith(f"{name} ")]
+        assert f"val/acc {score:.4g}" in line
+    assert "Trial status" not in proc.stdout + proc.stderr and "│" not in proc.stdout
     ev = entry_point("evaluate.py", f"ckpt_path={best}", f"hydra.run.dir={tmp_path}/eval")
     assert ev.returncode == 0, ev.stderr[-2000:]
 
@@ -146,6 +151,10 @@ def test_failed_trials_are_recorded_and_the_search_finishes(tmp_path):
     assert trials.loc[1, "status"] == "TERMINATED"
     assert trials.loc[0, "status"] == "ERROR" and "num_layers" in trials.loc[0, "error"]
     assert json.loads((tmp_path / "run" / "study.json").read_text())["failed"] == 1
+    failed = Path(trials.loc[0, "trial_dir"])  # its line names the error and where its traceback is
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith(f"{failed.name} ")]
+    assert "failed: attentune.errors.ConfigError: model: num_layers" in line and str(failed / "error.txt") in line
+    assert (failed / "error.txt").is_file()
 
 
 def test_typo_in_search_space_is_a_config_error(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,8 @@ import pandas as pd
 def _fmt(value: object) -> str:
     if value is pd.NA:
         return "–"
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return f"{int(value):,}"  # parameter counts: 308,694
     if isinstance(value, float):
         if math.isnan(value):
             return "–"

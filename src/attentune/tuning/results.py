@@ -1,4 +1,5 @@
-"""A study's trials as one table, and a Tune callback that keeps only the top-k checkpoints."""
+"""A study's trials as one table, a line per finished trial while it runs, and a Tune callback that keeps only
+the top-k checkpoints."""
 
 from __future__ import annotations
 
@@ -127,4 +128,48 @@ class KeepTopCheckpoints(tune.Callback):
         for _, path in self.finished[self.k :]:
             for ckpt in (path / "checkpoints").glob("*.ckpt"):
                 ckpt.unlink()
-                log.info("removed checkpoint outside the top %d: %s", self.k, ckpt)
+                log.debug("removed checkpoint outside the top %d: %s", self.k, ckpt)
+
+
+class TrialLines(tune.Callback):
+    """One line per finished trial, instead of Ray's tables (the study runs with ``verbose=0``)::
+
+    bow_mr_8720d555  val/acc 0.5566  test/acc 0.5391  2.5 s   (3 done; best 0.5566: bow_mr_8720d555)
+    mha_mr_1c2d3e4f  stopped after round 2: val/acc 0.7012  41.0 s   (4 done; ...)   (by the scheduler)
+    cnn_mr_5a6b7c8d  failed: ValueError: ... (traceback: <its dir>/error.txt)
+    """
+
+    def __init__(self, metric: str, mode: str) -> None:
+        self.metric, self.sign = metric, 1 if mode == "max" else -1
+        self.done = 0
+        self.best: tuple[float, str] | None = None
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        score = result.get(self.metric)
+        self.done += 1
+        if score is not None and (self.best is None or self.sign * score > self.sign * self.best[0]):
+            self.best = (float(score), str(trial))
+        parts = [f"{self.metric} {_num(score)}"]
+        test = result.get(test_of(self.metric))
+        if result.get("final") and test is not None:
+            parts.append(f"{test_of(self.metric)} {_num(test)}")
+        elif not result.get("final"):
+            parts = [f"stopped after round {result.get('training_iteration', '?')}: {parts[0]}"]
+        parts.append(f"{result.get('time_total_s', 0.0):.1f} s")
+        self._line(trial, "  ".join(parts))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.done += 1
+        staged = Path(trial.error_file) if trial.error_file else None  # Ray's copy before it syncs to the study
+        text = staged.read_text(errors="replace") if staged is not None and staged.is_file() else ""
+        last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "an error")
+        self._line(trial, f"failed: {last[:300]} (traceback: {Path(trial.path) / 'error.txt'})")
+
+    def _line(self, trial: Any, text: str) -> None:
+        best = f"best {_num(self.best[0])}: {self.best[1]}" if self.best else "none scored yet"
+        print(f"{trial}  {text}   ({self.done} done; {best})", flush=True)
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.4g}"

@@ -14,7 +14,7 @@ from ray.tune import PlacementGroupFactory
 from attentune.reports.stats import mean_ci95
 from attentune.tuning.cluster import concurrent_trials, placement, ray_session, whole_trial, workers_of
 from attentune.tuning.planner.cost import RAY_START_S
-from attentune.tuning.results import best_first, test_of, trial_table
+from attentune.tuning.results import TrialLines, best_first, test_of, trial_table
 from attentune.tuning.trainable import run_job, trainable
 
 SEEDS_DIR = "seeds"  # the multi-seed re-runs, a Ray Tune experiment under the sweep directory
@@ -145,7 +145,8 @@ def run_jobs(jobs: list[dict], metric: str, mode: str, cfg: DictConfig) -> pd.Da
                 name=SEEDS_DIR,
                 storage_path=str(storage),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # a resume state per run, not per round
-                verbose=1,
+                callbacks=[TrialLines(metric, mode)],
+                verbose=0,  # a line per run (TrialLines), not Ray's tables
             ),
         ).fit()
     runs = trial_table(results, metric, mode)

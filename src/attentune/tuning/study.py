@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -27,7 +26,7 @@ from attentune.tuning.claim import Claim, YieldWhenBehind, claim_budget, release
 from attentune.tuning.cluster import concurrent_trials, placement, ray_session, trial_resources, workers_of
 from attentune.tuning.config import base_training_config
 from attentune.tuning.deadline import LearnTrialCosts, write_deadline
-from attentune.tuning.results import KeepTopCheckpoints, empty_trial_table, trial_table
+from attentune.tuning.results import KeepTopCheckpoints, TrialLines, empty_trial_table, trial_table
 from attentune.tuning.searchers import make_search_alg, ray_settings_for_deadline
 from attentune.tuning.space import default_point, derived_values, param_space, use_task_search
 from attentune.tuning.trainable import run_trial, trainable
@@ -178,10 +177,10 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
                     storage_path=str(out),
                     failure_config=tune.FailureConfig(max_failures=0),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
-                    callbacks=[KeepTopCheckpoints(cfg.keep_checkpoints, metric, mode)]
+                    callbacks=[KeepTopCheckpoints(cfg.keep_checkpoints, metric, mode), TrialLines(metric, mode)]
                     + ([LearnTrialCosts(study_path.parent)] if time_budget_s is not None else [])
                     + yield_when_behind(cfg, claim, study_path.parent, points[0] if points else None),
-                    verbose=1,
+                    verbose=0,  # our line per trial (TrialLines), not Ray's tables per trial
                 ),
             )
         start = time.perf_counter()
@@ -208,7 +207,11 @@ def run_study(cfg: DictConfig) -> dict[str, Any]:
     }
     write_json(out / "study.json", summary)
     write_json(out / "base_config.json", {"base": base, "derived": derived, "default": points[0] if points else None})
-    log.info("study %s: %s", cfg.study_name, json.dumps(summary))
+    print(
+        f"study {cfg.study_name}: {summary['trials']} trials ({summary['failed']} failed) in "
+        f"{search_seconds:.0f} s; {out / 'trials.csv'}",
+        flush=True,
+    )
     kept = [Path(d) / "checkpoints" / "best.ckpt" for d in table["trial_dir"].dropna()]
     best = next((c for c in kept if c.exists()), None)  # trials.csv is sorted best first
     in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
