@@ -135,7 +135,8 @@ class TrialLines(tune.Callback):
     """One line per finished trial, instead of Ray's tables (the study runs with ``verbose=0``)::
 
     bow_mr_8720d555  val/acc 0.5566  test/acc 0.5391  2.5 s   (3 done; best 0.5566: bow_mr_8720d555)
-    mha_mr_1c2d3e4f  stopped after round 2: val/acc 0.7012  41.0 s   (4 done; ...)   (by the scheduler)
+    mha_mr_1c2d3e4f  stopped after round 2: val/acc 0.7012  41.0 s   (4 done; ...)
+    mha_mr_9e8f7a6b  no score: it ended before its first report (the study's deadline)   (5 done; ...)
     cnn_mr_5a6b7c8d  failed: ValueError: ... (traceback: <its dir>/error.txt)
     """
 
@@ -150,6 +151,9 @@ class TrialLines(tune.Callback):
         self.done += 1
         if score is not None and (self.best is None or self.sign * score > self.sign * self.best[0]):
             self.best = (float(score), str(trial))
+        if score is None:
+            self._line(trial, "no score: it ended before its first report (the study's deadline)")
+            return
         parts = [f"{self.metric} {_num(score)}"]
         test = result.get(test_of(self.metric))
         if result.get("final") and test is not None:
