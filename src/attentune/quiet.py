@@ -13,6 +13,8 @@ Called by every command (``tasks.cli.run_task``) and in every Ray trial worker, 
 - Ray Tune's per-trial config and result tables (26 lines a trial) and its start-of-study table: a study runs with
   ``verbose=0`` and Ray's classic reporter (``RAY_AIR_NEW_OUTPUT=0``; the new one prints its table even when
   silent), and prints one line per trial of its own (``tuning.results.TrialLines``).
+- transformers' "Loading weights" progress bar (MiniLM's weights come from a local package: nothing to wait for)
+  is off through Hugging Face's own ``HF_HUB_DISABLE_PROGRESS_BARS``.
 - Optuna's "A new study created in memory" goes to its ``optuna.storages`` logger at INFO; it keeps WARNING.
 Nothing here imports the libraries: loggers and warning filters are set by name.
 """
@@ -32,6 +34,7 @@ SILENCED_WARNINGS = (
 ENV = {
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
     "RAY_AIR_NEW_OUTPUT": "0",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' "Loading weights" bar (MiniLM's local weights)
     "WANDB_QUIET": "true",  # W&B's own "non-essential output" switch: no history sparklines; the sync hint stays
 }
 
