@@ -84,7 +84,7 @@ def trial_table(
         row = {
             "trial_id": metrics.get("trial_id", Path(result.path).name),
             "status": trial_status(result),
-            "error": _first_line(result.error),
+            "error": _error_line(result.error),
             "default": default is not None and same_point(result.config or {}, default),
             metric: metrics.get(metric, math.nan),
             **{key: value for key, value in metrics.items() if key.startswith("test/")},
@@ -104,12 +104,15 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 
 
-def _first_line(error: BaseException | None) -> str:
+def _error_line(error: BaseException | str | None) -> str:
+    """The line of an error (or of its traceback's text) that names it: the last one, as Ray wraps the trial's
+    exception; an exception without text gives its type's name, empty text nothing."""
     if error is None:
         return ""
-    text = str(error).strip().splitlines()
-    # Ray wraps the trial's exception; its last line names the original error.
-    return text[-1][:300] if text else type(error).__name__
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines:
+        return lines[-1][:300]
+    return "" if isinstance(error, str) else type(error).__name__
 
 
 class KeepTopCheckpoints(tune.Callback):
@@ -149,26 +152,24 @@ class TrialLines(tune.Callback):
         result = trial.last_result or {}
         score = result.get(self.metric)
         self.done += 1
-        if score is not None and (self.best is None or self.sign * score > self.sign * self.best[0]):
-            self.best = (float(score), str(trial))
         if score is None:
             self._line(trial, "no score: it ended before its first report (the study's deadline)")
             return
-        parts = [f"{self.metric} {_num(score)}"]
+        if self.best is None or self.sign * score > self.sign * self.best[0]:
+            self.best = (float(score), str(trial))
+        text = f"{self.metric} {_num(score)}"
         test = result.get(test_of(self.metric))
-        if result.get("final") and test is not None:
-            parts.append(f"{test_of(self.metric)} {_num(test)}")
-        elif not result.get("final"):
-            parts = [f"stopped after round {result.get('training_iteration', '?')}: {parts[0]}"]
-        parts.append(f"{result.get('time_total_s', 0.0):.1f} s")
-        self._line(trial, "  ".join(parts))
+        if not result.get("final"):
+            text = f"stopped after round {result.get('training_iteration', '?')}: {text}"
+        elif test is not None:
+            text += f"  {test_of(self.metric)} {_num(test)}"
+        self._line(trial, f"{text}  {result.get('time_total_s', 0.0):.1f} s")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
         staged = Path(trial.error_file) if trial.error_file else None  # Ray's copy before it syncs to the study
         text = staged.read_text(errors="replace") if staged is not None and staged.is_file() else ""
-        last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "an error")
-        self._line(trial, f"failed: {last[:300]} (traceback: {Path(trial.path) / 'error.txt'})")
+        self._line(trial, f"failed: {_error_line(text) or 'an error'} (traceback: {Path(trial.path) / 'error.txt'})")
 
     def _line(self, trial: Any, text: str) -> None:
         best = f"best {_num(self.best[0])}: {self.best[1]}" if self.best else "none scored yet"
