@@ -10,10 +10,10 @@ seconds at a time, and a ratio taken within one round sees both models under the
 
     OMP_NUM_THREADS=2 .venv/bin/python scripts/bench/throughput.py --steps 2 --rounds 15
 
-Rows: `ours` is the default config (attention_backend=sdpa, onednn=True); `ours explicit-attn` is
-attention_backend=explicit (the explicit-softmax path for training too); `--variants` adds ours with
-onednn=False (plain F.linear, MKL sgemm) to show where the speed comes from; `--compile` adds
-torch.compile'd rows, compared with compiled HF (compile time is not counted). Headline: eager rows.
+Rows: `ours` is the default config (attention_backend=sdpa); `ours explicit-attn` is
+attention_backend=explicit (the explicit-softmax path for training too); `--compile` adds torch.compile'd
+rows, compared with compiled HF (compile time is not counted). Headline: eager rows. `--threads` sets
+torch's intra-op threads for both.
 """
 
 from __future__ import annotations
@@ -109,7 +109,6 @@ def main() -> None:
     p.add_argument("--attention-dropout", type=float, default=0.0, help="for both models")
     p.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     p.add_argument("--fused-adamw", action="store_true", help="AdamW(fused=True) for both")
-    p.add_argument("--variants", action="store_true", help="also ours with onednn=False")
     p.add_argument("--compile", action="store_true", help="also torch.compile'd rows for both")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -125,8 +124,6 @@ def main() -> None:
         "ours explicit-attn": lambda: build_ours(args, attention_backend="explicit"),
         "HF BERT": lambda: build_hf(args),
     }
-    if args.variants:
-        builders["ours no-oneDNN"] = lambda: build_ours(args, onednn=False)
     torch.manual_seed(0)
     n_params = {name: num_parameters(build()) for name, build in builders.items()}
     print("parameters: " + ", ".join(f"{name} {n / 1e6:.2f}M" for name, n in n_params.items()))

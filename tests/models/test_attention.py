@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from attentune.errors import ConfigError
-from attentune.models import attention as attn_mod
-from attentune.models.attention import MultiHeadAttention, dropout, dropout_add, keep_mask, linear
+from attentune.models.attention import MultiHeadAttention, dropout, dropout_add, keep_mask
 from attentune.models.positional import RotaryEmbedding
 
 D, H, B, T = 16, 4, 3, 7
@@ -20,8 +18,8 @@ def _pair(dtype=torch.float64, **kwargs) -> tuple[MultiHeadAttention, nn.Multihe
     ours = MultiHeadAttention(D, H, **kwargs).to(dtype).eval()
     ref = nn.MultiheadAttention(D, H, batch_first=True, dtype=dtype).eval()
     with torch.no_grad():
-        ref.in_proj_weight.copy_(torch.cat([ours.q_proj.weight, ours.k_proj.weight, ours.v_proj.weight]))
-        ref.in_proj_bias.copy_(torch.cat([ours.q_proj.bias, ours.k_proj.bias, ours.v_proj.bias]))
+        ref.in_proj_weight.copy_(ours.qkv_proj.weight)  # the same (3D, D) layout: q rows, k rows, v rows
+        ref.in_proj_bias.copy_(ours.qkv_proj.bias)
         ref.out_proj.weight.copy_(ours.out_proj.weight)
         ref.out_proj.bias.copy_(ours.out_proj.bias)
     return ours, ref
@@ -124,24 +122,16 @@ def test_invalid_arguments_raise_config_error() -> None:
         MultiHeadAttention(D, H, backend="flash")
 
 
-@pytest.mark.skipif(not attn_mod._ONEDNN, reason="PyTorch built without oneDNN")
-@pytest.mark.parametrize("n_in,n_out", [(8, 24), (24, 8)])  # both weight-gradient orientations
-def test_onednn_linear_matches_f_linear(n_in: int, n_out: int) -> None:
-    torch.manual_seed(0)
-    x = torch.randn(4, 5, n_in, requires_grad=True)
-    w = torch.randn(n_out, n_in, requires_grad=True)
-    b = torch.randn(n_out, requires_grad=True)
-    g = torch.randn(4, 5, n_out)
-    out = linear(x, w, b, onednn=True)
-    assert "onednn_linear" in out.grad_fn.name()
-    grads = torch.autograd.grad(out, (x, w, b), g)
-    ref = F.linear(x, w, b)
-    ref_grads = torch.autograd.grad(ref, (x, w, b), g)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
-    for got, want in zip(grads, ref_grads, strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast keeps F.linear (oneDNN bf16)
-        assert linear(x, w, b).dtype == torch.bfloat16
+def test_a_state_dict_with_separate_q_k_v_projections_loads_into_the_fused_one() -> None:
+    ours, _ = _pair()
+    old = {k: v for k, v in ours.state_dict().items() if not k.startswith("qkv_proj")}
+    for kind in ("weight", "bias"):  # the layout of checkpoints saved before the fused projection
+        for name, part in zip("qkv", ours.qkv_proj.state_dict()[kind].chunk(3), strict=True):
+            old[f"{name}_proj.{kind}"] = part.clone()
+    fresh = MultiHeadAttention(D, H).double().eval()
+    fresh.load_state_dict(old)
+    x = torch.randn(B, T, D, dtype=torch.float64)
+    torch.testing.assert_close(fresh(x)[0], ours(x)[0], rtol=0, atol=0)
 
 
 def test_keep_mask_rate_scale_and_seeding() -> None:

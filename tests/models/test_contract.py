@@ -43,6 +43,54 @@ def test_every_family_keeps_the_contract(family, tmp_path):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_takes_the_contract_signature_by_keyword(family, tmp_path):
+    model, _ = build(family, tmp_path)
+    model.eval()
+    ids = torch.randint(5, 100, (2, 9))
+    ids[1, 6:] = 0  # padding (id 0 in every family's vocabulary)
+    mask = ids != 0
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))
+        torch.testing.assert_close(model(ids), logits)  # an omitted mask is input_ids != pad
+        out = model(input_ids=ids, attention_mask=mask, return_attention=True)
+    torch.testing.assert_close(out.logits, logits)
+    heads = model.attention_heads()
+    assert len(out.attentions) == len(heads)  # one map per layer; none for the families without attention
+    for weights, (_, n_heads) in zip(out.attentions, heads, strict=True):
+        assert weights.shape == (2, n_heads, 9, 9)
+        assert (weights[1, :, :, 6:] == 0).all()  # no weight on padded keys
+    if heads:  # what attention rollout reads tokens through: rows of weights over real tokens
+        assert out.pooling is not None and out.pooling.shape == (2, 9)
+        torch.testing.assert_close(out.pooling.sum(-1), torch.ones(2))
+        assert (out.pooling[1, 6:] == 0).all()
+    with pytest.raises(TypeError):
+        model(ids, mask, True)  # return_attention is keyword-only: a positional flag is a bug, not a mask
+
+
+@pytest.mark.parametrize("family", ["mha", "minilm"])
+def test_masking_a_head_through_its_attention_heads_module_changes_the_logits(family, tmp_path):
+    model, _ = build(family, tmp_path)
+    model.eval()
+    ids = torch.randint(5, 100, (2, 9))
+    module, n_heads = model.attention_heads()[0]
+    width = module.in_features // n_heads
+
+    def zero_head(mod, args, head=0):
+        ctx = args[0].clone()
+        ctx[..., head * width : (head + 1) * width] = 0
+        return (ctx,)
+
+    with torch.no_grad():
+        before = model(ids)
+        handle = module.register_forward_pre_hook(zero_head)
+        masked = model(ids)
+        handle.remove()
+        after = model(ids)
+    assert not torch.allclose(masked, before)  # the hook reached a head the forward really uses
+    torch.testing.assert_close(after, before)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_a_span_head_where_the_family_has_one(family, tmp_path):
     if family not in ("mha", "minilm"):
         with pytest.raises(ConfigError, match=f"model: {family} has no span head"):

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attentune.errors import ConfigError
-from attentune.models.contract import make_config
+from attentune.models.contract import EncoderOutput, make_config, real_tokens
 from attentune.models.embeddings import build_token_embedding, check_pretrained_embeddings, init_pretrained
 from attentune.models.heads import Pooler, check_head
 
@@ -114,9 +114,28 @@ class _EmbeddingClassifier(nn.Module):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embedding
 
+    def attention_heads(self) -> list[tuple[nn.Module, int]]:
+        return []  # no attention
+
     def init_embeddings(self, vocab: dict[str, int]) -> int:
         """Copy in ``config.pretrained_embeddings`` vectors for ``vocab``; returns how many were found."""
         return init_pretrained(self.embedding, vocab, self.config.pretrained_embeddings)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        *,
+        token_type_ids: torch.Tensor | None = None,  # the contract's segments: one text, none to tell apart
+        return_attention: bool = False,
+    ) -> torch.Tensor | EncoderOutput:
+        """The model contract (``models/contract.py``); without attention, ``attentions`` is empty."""
+        logits = self._logits(input_ids, real_tokens(input_ids, attention_mask, self.config.pad_token_id))
+        return EncoderOutput(logits=logits, attentions=()) if return_attention else logits
+
+    def _logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Shapes: input_ids (B, T) long, mask (B, T) bool True at real tokens -> logits (B, num_classes)."""
+        raise NotImplementedError
 
     def _embed(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # Zeroing masked positions makes padding invisible even where its id is not pad_token_id.
@@ -148,8 +167,7 @@ class BowClassifier(_EmbeddingClassifier):
         prev, cur = input_ids[:, :-1], input_ids[:, 1:]
         return _mix32(_mix32(prev) ^ cur) % self.config.bigram_buckets  # mixing prev first: order matters
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        mask = attention_mask.bool()  # (B, T)
+    def _logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self._embed(input_ids, mask)  # (B, T, E)
         total, count = x.sum(1), mask.sum(1, keepdim=True)  # (B, E), (B, 1)
         if self.bigram_embedding is not None:
@@ -181,8 +199,7 @@ class CNNClassifier(_EmbeddingClassifier):
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(cfg.num_filters * len(cfg.kernel_sizes), num_classes)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        mask = attention_mask.bool()  # (B, T)
+    def _logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         T = input_ids.shape[1]
         x = self._embed(input_ids, mask).transpose(1, 2)  # (B, E, T)
         x = nn.functional.pad(x, (0, max(self.config.kernel_sizes) - 1))  # (B, E, T + kmax - 1)
@@ -218,8 +235,7 @@ class BiLSTMClassifier(_EmbeddingClassifier):
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(2 * cfg.hidden_dim, num_classes)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        mask = attention_mask.bool()  # (B, T)
+    def _logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         T = input_ids.shape[1]
         x = self.dropout(self._embed(input_ids, mask))  # (B, T, E)
         lengths = mask.sum(1).clamp_min(1).cpu()  # pack needs >= 1 and CPU lengths

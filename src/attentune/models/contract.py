@@ -3,9 +3,13 @@
 - Construction: ``Family(vocab_size, num_classes, **hparams)`` (Hydra's ``_target_``); the hyperparameters are
   validated into the family's config dataclass (``config``), an unknown one is a one-line ``ConfigError``;
   ``head`` chooses what sits on the encoder (``heads.HEADS``: classification, or span for extractive QA).
-- ``forward(input_ids (B, T), attention_mask (B, T), return_attention=False, token_type_ids=None)``: logits
-  (B, num_classes), or (B, T, 2) start/end logits with ``head="span"``; with ``return_attention`` an
-  ``EncoderOutput`` whose ``attentions`` hold one (B, H, T, T) tensor per layer (families that have attention).
+- ``forward(input_ids (B, T), attention_mask (B, T) = None, *, token_type_ids=None, return_attention=False)``:
+  logits (B, num_classes), or (B, T, 2) start/end logits with ``head="span"``. ``attention_mask`` is 1 at real
+  tokens; omitted, it is ``input_ids != pad_token_id``. With ``return_attention`` an ``EncoderOutput`` whose
+  ``attentions`` hold one (B, H, T, T) tensor per layer (empty for the families without attention).
+- ``attention_heads()``: per layer, the module whose input is that layer's heads' contexts side by side (head h in
+  columns ``h * head_dim:(h + 1) * head_dim``) and the number of heads: a forward pre-hook there masks heads.
+  Empty for the families without attention.
 - ``get_input_embeddings()``: the token embedding table (integrated gradients and embedding initialisation
   work on it); ``init_embeddings(vocab)`` copies in pretrained vectors where the config asks for them.
 """
@@ -13,6 +17,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from torch import Tensor, nn
@@ -20,6 +25,28 @@ from torch import Tensor, nn
 from attentune.errors import ConfigError
 
 C = TypeVar("C")
+
+
+@dataclass
+class EncoderOutput:
+    """What ``forward(..., return_attention=True)`` returns, for every family.
+
+    Shapes: logits (B, num_classes) or (B, T, 2); attentions: one (B, H, T, T) tensor per layer, zero on padded
+    keys (empty for families without attention); pooling: (B, T), how the pooled vector weighs each position
+    (``Pooler.weights``; None for max pooling, span heads and families without attention).
+    """
+
+    logits: Tensor
+    attentions: tuple[Tensor, ...]
+    pooling: Tensor | None = None
+
+
+def real_tokens(input_ids: Tensor, attention_mask: Tensor | None, pad_token_id: int) -> Tensor:
+    """The boolean mask of real tokens: ``attention_mask``, or where it is omitted, ``input_ids != pad``.
+
+    Shapes: (B, T), (B, T) or None -> (B, T) bool.
+    """
+    return input_ids != pad_token_id if attention_mask is None else attention_mask.bool()
 
 
 @runtime_checkable
@@ -30,11 +57,14 @@ class TextModel(Protocol):
         self,
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
-        return_attention: bool = False,
+        *,
         token_type_ids: Tensor | None = None,
+        return_attention: bool = False,
     ) -> Any: ...
 
     def get_input_embeddings(self) -> nn.Embedding: ...
+
+    def attention_heads(self) -> list[tuple[nn.Module, int]]: ...
 
     def init_embeddings(self, vocab: dict[str, int]) -> int: ...
 

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attentune.errors import ConfigError
-from attentune.models.attention import ATTENTION_BACKENDS, MultiHeadAttention, dropout, dropout_add, linear
-from attentune.models.contract import make_config
+from attentune.models.attention import ATTENTION_BACKENDS, MultiHeadAttention, dropout, dropout_add
+from attentune.models.contract import EncoderOutput, make_config, real_tokens
 from attentune.models.embeddings import check_pretrained_embeddings, init_pretrained
 from attentune.models.heads import POOLING_KINDS, ClassificationHead, Pooler, SpanHead, check_head
 from attentune.models.positional import POSITIONAL_KINDS, RotaryEmbedding, build_positional
@@ -42,7 +42,6 @@ class EncoderConfig:
     layer_norm_eps: float = 1e-5
     rope_base: float = 10000.0
     attention_backend: str = "sdpa"  # sdpa | explicit (need_weights always uses explicit)
-    onednn: bool = True  # fp32 CPU linears through oneDNN (see attention.linear)
     pretrained_embeddings: str | None = None  # null | glove (copied in by ``init_embeddings(vocab)``)
     head: str = "classification"  # classification: pooled -> logits (B, C); span: start/end logits (B, T, 2)
 
@@ -92,17 +91,6 @@ class EncoderConfig:
         return int(round(self.d_model * self.ffn_ratio))
 
 
-@dataclass
-class EncoderOutput:
-    """What `AttentionClassifier.forward(..., return_attention=True)` returns.
-
-    Shapes: logits (B, num_classes); attentions: one (B, H, T, T) tensor per layer, zero on padded keys.
-    """
-
-    logits: Tensor
-    attentions: tuple[Tensor, ...]
-
-
 class EncoderLayer(nn.Module):
     """Pre-LN block: x + attn(LN(x)), then x + fc2(GELU(fc1(LN(x)))), dropout on both branches.
 
@@ -112,11 +100,11 @@ class EncoderLayer(nn.Module):
     def __init__(self, config: EncoderConfig, rotary: RotaryEmbedding | None = None):
         super().__init__()
         c = config
-        self.dropout, self.onednn = c.dropout, c.onednn
+        self.dropout = c.dropout
         self.self_attn_layer_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
         self.self_attn = MultiHeadAttention(
             c.d_model, c.num_heads, c.attention_dropout, c.bias,
-            rotary=rotary, backend=c.attention_backend, onednn=c.onednn,
+            rotary=rotary, backend=c.attention_backend,
         )  # fmt: skip
         self.final_layer_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
         self.fc1 = nn.Linear(c.d_model, c.ffn_dim, bias=c.bias)
@@ -127,8 +115,7 @@ class EncoderLayer(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         h, weights = self.self_attn(self.self_attn_layer_norm(x), key_padding_mask, need_weights)
         x = dropout_add(x, h, self.dropout, self.training)
-        h = F.gelu(linear(self.final_layer_norm(x), self.fc1.weight, self.fc1.bias, self.onednn))  # (B, T, F)
-        h = linear(h, self.fc2.weight, self.fc2.bias, self.onednn)  # (B, T, D)
+        h = self.fc2(F.gelu(self.fc1(self.final_layer_norm(x))))  # (B, T, F) -> (B, T, D)
         return dropout_add(x, h, self.dropout, self.training), weights
 
 
@@ -199,13 +186,11 @@ class AttentionClassifier(nn.Module):
         self,
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
-        return_attention: bool = False,
+        *,
         token_type_ids: Tensor | None = None,  # the model contract's segments: this encoder has no segment embedding
+        return_attention: bool = False,
     ) -> Tensor | EncoderOutput:
-        if attention_mask is None:
-            padding_mask = input_ids == self.config.pad_token_id  # (B, T)
-        else:
-            padding_mask = ~attention_mask.bool()  # (B, T)
+        padding_mask = ~real_tokens(input_ids, attention_mask, self.config.pad_token_id)  # (B, T)
         if not padding_mask.any():
             padding_mask = None  # fast paths everywhere when nothing is padded
         hidden, attentions = self.encoder(input_ids, padding_mask, return_attention)  # (B, T, D)
@@ -214,11 +199,15 @@ class AttentionClassifier(nn.Module):
         else:
             logits = self.head(self.pooler(hidden, padding_mask))  # (B, num_classes)
         if return_attention:
-            return EncoderOutput(logits=logits, attentions=attentions)
+            pooling = None if self.pooler is None else self.pooler.weights(hidden, padding_mask)
+            return EncoderOutput(logits=logits, attentions=attentions, pooling=pooling)
         return logits
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.encoder.embed_tokens
+
+    def attention_heads(self) -> list[tuple[nn.Module, int]]:
+        return [(layer.self_attn.out_proj, self.config.num_heads) for layer in self.encoder.layers]
 
     @torch.no_grad()
     def init_embeddings(self, vocab: dict[str, int]) -> int:

@@ -38,6 +38,23 @@ class Pooler(nn.Module):
         self.kind = kind
         self.query = nn.Parameter(torch.zeros(d_model)) if kind == "attention" else None  # uniform at init
 
+    def weights(self, hidden: Tensor, padding_mask: Tensor | None = None) -> Tensor | None:
+        """How the pooled vector weighs each position: cls one-hot at 0, mean uniform over real tokens, attention
+        its softmax; None for max (no fixed weights). What attention rollout reads its token scores through.
+
+        Shapes: hidden (B, T, D), padding_mask (B, T) -> (B, T) rows summing to 1 (0 with no real token), or None.
+        """
+        B, T = hidden.shape[:2]
+        real = torch.ones(B, T, device=hidden.device) if padding_mask is None else (~padding_mask).float()
+        if self.kind == "cls":
+            return F.one_hot(torch.zeros(B, dtype=torch.long, device=hidden.device), T).float()
+        if self.kind == "mean":
+            return real / real.sum(-1, keepdim=True).clamp(min=1)
+        if self.kind == "attention":
+            scores = (hidden.float() @ self.query.float()) * hidden.shape[-1] ** -0.5  # (B, T)
+            return scores.masked_fill(real == 0, torch.finfo(scores.dtype).min).softmax(-1) * real
+        return None
+
     def forward(self, hidden: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         if self.kind == "cls":
             return hidden[:, 0]

@@ -17,8 +17,7 @@ from torch import nn
 from transformers import BertConfig, BertModel
 
 from attentune.errors import ConfigError
-from attentune.models.contract import make_config
-from attentune.models.encoder import EncoderOutput
+from attentune.models.contract import EncoderOutput, make_config, real_tokens
 from attentune.models.heads import Pooler, SpanHead, check_head
 
 
@@ -97,37 +96,43 @@ class MiniLMClassifier(nn.Module):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.encoder.get_input_embeddings()
 
+    def attention_heads(self) -> list[tuple[nn.Module, int]]:
+        # BertSelfOutput.dense takes the heads' contexts side by side, as HF's own head pruning assumes
+        heads = self.encoder.config.num_attention_heads
+        return [(layer.attention.output.dense, heads) for layer in self.encoder.encoder.layer]
+
     def init_embeddings(self, vocab: dict[str, int]) -> int:
         return 0  # pretrained throughout: its own vocabulary's embeddings are already trained
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The mean-pooled sentence embedding (before the head). Shapes: (B, T), (B, T) -> (B, 384)."""
-        return self._encode(input_ids, attention_mask)[0]
+        hidden = self.encoder(input_ids, attention_mask.long()).last_hidden_state  # (B, T, 384)
+        return self.pool(hidden, ~attention_mask.bool())  # (B, 384)
 
     def forward(
         self,
         input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        return_attention: bool = False,
+        attention_mask: torch.Tensor | None = None,
+        *,
         token_type_ids: torch.Tensor | None = None,
+        return_attention: bool = False,
     ) -> torch.Tensor | EncoderOutput:
-        if self.config.head == "span":  # (B, T, 2)
-            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask.long(), token_type_ids=token_type_ids)
-            return self.classifier(self.dropout(out.last_hidden_state), ~attention_mask.bool())
-        if not return_attention:
-            return self.classifier(self.dropout(self.encode(input_ids, attention_mask)))
-        backend = self.encoder.config._attn_implementation
-        self.encoder.set_attn_implementation("eager")  # for this call only: SDPA returns no weights
-        try:
-            pooled, attentions = self._encode(input_ids, attention_mask, output_attentions=True)
-        finally:
-            self.encoder.set_attn_implementation(backend)
-        return EncoderOutput(logits=self.classifier(self.dropout(pooled)), attentions=tuple(attentions))
-
-    def _encode(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-        out = self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask.long(), output_attentions=output_attentions
-        )
-        return self.pool(out.last_hidden_state, ~attention_mask.bool()), out.attentions  # (B, H)
+        mask = real_tokens(input_ids, attention_mask, self.config.pad_token_id).long()  # (B, T)
+        if return_attention:
+            backend = self.encoder.config._attn_implementation
+            self.encoder.set_attn_implementation("eager")  # for this call only: SDPA returns no weights
+            try:
+                out = self.encoder(input_ids, mask, token_type_ids=token_type_ids, output_attentions=True)
+            finally:
+                self.encoder.set_attn_implementation(backend)
+        else:
+            out = self.encoder(input_ids, mask, token_type_ids=token_type_ids)
+        hidden, padding = out.last_hidden_state, mask == 0  # (B, T, 384), (B, T)
+        if self.config.head == "span":
+            logits, pooling = self.classifier(self.dropout(hidden), padding), None  # (B, T, 2)
+        else:
+            logits = self.classifier(self.dropout(self.pool(hidden, padding)))  # (B, C)
+            pooling = self.pool.weights(hidden, padding) if return_attention else None
+        if return_attention:
+            return EncoderOutput(logits=logits, attentions=tuple(out.attentions), pooling=pooling)
+        return logits

@@ -40,6 +40,8 @@ def load_run(ckpt_path: str | Path) -> LoadedRun:
     if not info:
         raise ConfigError(f"ckpt_path: {path} is not an attentune checkpoint (no run info inside)")
     config = OmegaConf.create(info["config"])
+    if OmegaConf.select(config, "model.onednn") is not None:  # saved before issue 22 removed the oneDNN switch
+        config.model.pop("onednn")
     tokenizer = load_tokenizer(info["tokenizer"])
     task = task_of(config)
     module = task.restore(info, tokenizer)
