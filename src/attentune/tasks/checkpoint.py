@@ -39,9 +39,8 @@ def load_run(ckpt_path: str | Path) -> LoadedRun:
     info = ckpt.get("attentune") if isinstance(ckpt, dict) else None
     if not info:
         raise ConfigError(f"ckpt_path: {path} is not an attentune checkpoint (no run info inside)")
+    (info["config"].get("model") or {}).pop("onednn", None)  # saved before issue 22 removed the oneDNN switch
     config = OmegaConf.create(info["config"])
-    if OmegaConf.select(config, "model.onednn") is not None:  # saved before issue 22 removed the oneDNN switch
-        config.model.pop("onednn")
     tokenizer = load_tokenizer(info["tokenizer"])
     task = task_of(config)
     module = task.restore(info, tokenizer)

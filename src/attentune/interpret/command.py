@@ -1,0 +1,94 @@
+"""``explain(cfg)``: explanations of a checkpoint's predictions for one text or a split, with report.html."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from attentune.errors import ConfigError
+from attentune.interpret.attention import attention_maps
+from attentune.interpret.explain import check_methods, explain_examples, faithfulness_table
+from attentune.interpret.heads import head_importance
+from attentune.interpret.target import Vocabulary, encode
+from attentune.reports.explanation import split_report, text_report
+from attentune.tasks.checkpoint import load_run
+from attentune.tasks.classification.task import relabel
+from attentune.tasks.instantiate import instantiate
+from attentune.tasks.train import write_json
+
+SPLITS = ("train", "val", "test")
+
+
+def explain(cfg: DictConfig) -> dict[str, Any]:
+    methods = check_methods(list(cfg.methods))
+    if cfg.split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {cfg.split!r}")
+    if int(cfg.n) < 1:
+        raise ConfigError(f"n must be a positive number of examples, got {cfg.n}")
+    output = Path(cfg.output) if cfg.output else None
+    if output is not None and output.exists() and not cfg.overwrite:
+        raise ConfigError(f"output: {output} exists; choose another file or pass overwrite=true to replace it")
+    if output is not None and output.suffix != ".jsonl":
+        raise ConfigError(f"output: explanations are written as .jsonl, got {output.name}")
+    run = load_run(cfg.ckpt_path)
+    if run.task.name != "classification":
+        raise ConfigError(f"explain: this checkpoint's task is {run.task.name}; explanations cover classification")
+    model, labels = run.module.model, list(run.info["label_names"])
+    vocab = Vocabulary.of(run.tokenizer)
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info = {"family": run.config.model._target_.rsplit(".", 1)[-1], "ckpt": str(cfg.ckpt_path)}
+    options = dict(batch_size=int(cfg.batch_size), ig_steps=int(cfg.ig.n_steps), ig_max_steps=int(cfg.ig.max_steps),
+                   internal_batch_size=int(cfg.ig.internal_batch_size), seed=int(cfg.seed))  # fmt: skip
+    if cfg.text is not None:
+        if not str(cfg.text).strip():
+            raise ConfigError("text: empty; give the text to explain")
+        examples = encode(run.tokenizer, [str(cfg.text)])
+        ex = explain_examples(model, examples, vocab, methods, **options)
+        report = text_report(out_dir / "report.html", ex, labels, attention_maps(model, examples[0].ids).numpy(), info)
+        summary: dict[str, Any] = {"report": str(report), "pred": labels[ex.predicted[0]]}
+    else:
+        dataset = relabel(instantiate(cfg.get("data") or run.config.data, "data"), labels)
+        split = dataset.splits()[cfg.split]
+        order = list(range(len(split)))
+        random.Random(int(cfg.seed)).shuffle(order)
+        pick = order[: int(cfg.n)]
+        examples = encode(run.tokenizer, [split.texts[i] for i in pick], [split.labels[i] for i in pick])
+        ex = explain_examples(model, examples, vocab, methods, **options)
+        faith = faithfulness_table(model, ex, vocab, seed=int(cfg.seed))
+        heads = None
+        if cfg.heads:
+            n_val = min(len(dataset.val), int(cfg.heads_examples))
+            heads = head_importance(model, encode(run.tokenizer, dataset.val.texts[:n_val], dataset.val.labels[:n_val]))
+        info |= {"data": dataset.name, "split": cfg.split}
+        report = split_report(out_dir / "report.html", ex, labels, faith, heads, info)
+        summary = {"report": str(report), "examples": len(examples), "faithfulness": faith}
+        if heads is not None:
+            summary["heads"] = {"importance": heads.importance, "pruning": heads.pruning}
+    summary["seconds"] = {m: round(s, 2) for m, s in ex.seconds.items()}
+    if ex.ig is not None:
+        summary["ig"] = {"steps": ex.ig.steps, "relative_delta": [round(r, 5) for r in ex.ig.relative_delta]}
+    if output is not None:
+        _write_jsonl(output, ex, labels)
+        summary["output"] = str(output)
+    write_json(out_dir / "explanation.json", summary)
+    print(f"explain: {report}" + (f" and {output}" if output is not None else ""))
+    return summary
+
+
+def _write_jsonl(path: Path, ex, labels: list[str]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for i, e in enumerate(ex.examples):
+            record = {"text": e.text, "tokens": e.tokens, "special": e.special, "pred": labels[ex.predicted[i]],
+                      "probs": [round(float(p), 6) for p in ex.probs[i]],
+                      "label": None if e.label is None else labels[e.label],
+                      "scores": {m: [round(v, 6) for v in s[i]] for m, s in ex.scores.items()}}  # fmt: skip
+            if ex.ig is not None:
+                record["ig"] = {"steps": ex.ig.steps[i], "relative_delta": ex.ig.relative_delta[i]}
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    tmp.replace(path)
