@@ -10,15 +10,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from attentune.errors import ConfigError
-from attentune.interpret.attention import attention_maps
-from attentune.interpret.explain import check_methods, explain_examples, faithfulness_table
-from attentune.interpret.heads import head_importance
-from attentune.interpret.target import Vocabulary, encode
-from attentune.reports.explanation import split_report, text_report
-from attentune.tasks.checkpoint import load_run
-from attentune.tasks.classification.task import relabel
-from attentune.tasks.instantiate import instantiate
-from attentune.tasks.train import write_json
+from attentune.interpret.methods import check_methods
 
 SPLITS = ("train", "val", "test")
 
@@ -34,6 +26,19 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"output: {output} exists; choose another file or pass overwrite=true to replace it")
     if output is not None and output.suffix != ".jsonl":
         raise ConfigError(f"output: explanations are written as .jsonl, got {output.name}")
+    if cfg.text is not None and not str(cfg.text).strip():
+        raise ConfigError("text: empty; give the text to explain")
+    # only now the heavy imports (torch, captum, Lightning, matplotlib): a mistake above is answered in a second
+    from attentune.interpret.attention import attention_maps
+    from attentune.interpret.explain import explain_examples, faithfulness_table
+    from attentune.interpret.heads import head_importance
+    from attentune.interpret.target import Vocabulary, encode
+    from attentune.reports.explanation import split_report, text_report
+    from attentune.tasks.checkpoint import load_run
+    from attentune.tasks.classification.task import relabel
+    from attentune.tasks.instantiate import instantiate
+    from attentune.tasks.train import write_json
+
     run = load_run(cfg.ckpt_path)
     if run.task.name != "classification":
         raise ConfigError(f"explain: this checkpoint's task is {run.task.name}; explanations cover classification")
@@ -45,8 +50,6 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
     options = dict(batch_size=int(cfg.batch_size), ig_steps=int(cfg.ig.n_steps), ig_max_steps=int(cfg.ig.max_steps),
                    internal_batch_size=int(cfg.ig.internal_batch_size), seed=int(cfg.seed))  # fmt: skip
     if cfg.text is not None:
-        if not str(cfg.text).strip():
-            raise ConfigError("text: empty; give the text to explain")
         examples = encode(run.tokenizer, [str(cfg.text)])
         ex = explain_examples(model, examples, vocab, methods, **options)
         report = text_report(out_dir / "report.html", ex, labels, attention_maps(model, examples[0].ids).numpy(), info)

@@ -15,14 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from attentune.errors import ConfigError
 from attentune.interpret import attributions as attr
 from attentune.interpret.attention import attention_scores
 from attentune.interpret.faithfulness import aopc, bootstrap, kendall_with
+from attentune.interpret.methods import ATTENTION_METHODS, METHODS, check_methods
 from attentune.interpret.target import ClassTarget, Example, Vocabulary
-
-METHODS = ("integrated_gradients", "gradient_x_input", "leave_one_out", "attention", "rollout", "random")
-ATTENTION_METHODS = ("attention", "rollout")
 
 
 @dataclass
@@ -34,13 +31,6 @@ class Explanations:
     seconds: dict[str, float]  # method -> wall time for all examples
     ig: attr.IGResult | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # method -> why it did not run
-
-
-def check_methods(methods: Sequence[str]) -> list[str]:
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ConfigError(f"methods: unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
-    return list(methods)
 
 
 def explain_examples(
