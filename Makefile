@@ -30,7 +30,10 @@ train: $(STAMP)
 tune: $(STAMP)
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; $(PY) src/tune.py -m $(ARGS)'
 
+# As root it installs a headless chromium first (scripts/ci/browser.sh; outside the namespace): the HTML report tests
+# open report.html in a real browser, and skip with the reason where there is none.
 test: $(STAMP)
+	@scripts/ci/browser.sh
 	$(NETNS) bash -c 'ip link set lo up 2>/dev/null; $(PY) -m pytest -q $(ARGS)'
 
 # The slow tier (.ci/run runs it after test): longer real-Ray searches (resume after kill -9, PBT, HyperBand/BOHB
