@@ -31,7 +31,8 @@ def test_integrated_gradients_is_complete_and_keeps_special_tokens_at_zero() -> 
     base = ids.clone()
     base[:, 1:][mask[:, 1:]] = 0  # every real, non-special token -> padding's id
     with torch.no_grad():
-        gap = target(ids, mask, torch.tensor(classes)) - target(base, mask, torch.tensor(classes))
+        types, cls = torch.zeros_like(ids), torch.tensor(classes)
+        gap = target(ids, mask, types, cls) - target(base, mask, types, cls)
     for i, e in enumerate(examples):
         assert len(result.scores[i]) == len(e.ids)
         assert result.scores[i][0] == 0.0  # [CLS] is the same in input and baseline

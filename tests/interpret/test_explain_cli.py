@@ -17,7 +17,7 @@ from attentune.interpret.explain import explain_examples
 from attentune.interpret.methods import METHODS
 from attentune.interpret.target import Example, Vocabulary
 from attentune.models.baselines import CNNClassifier
-from conftest import REPO
+from conftest import QA_TINY, REPO
 
 BROWSER = shutil.which("chromium-headless-shell") or shutil.which("chromium")
 
@@ -98,6 +98,7 @@ def test_bad_input_is_one_line_and_exit_2_and_never_overwrites(ckpt, tmp_path):
         (["methods=[integrated_gradients,shap]", "n=4"], "error: methods: unknown method 'shap'"),
         (["text= "], "error: text: empty"),
         (["split=dev"], "error: split must be one of train, val, test"),
+        (["question=Who?", "context=Me."], "error: question/context: this checkpoint classifies texts"),
     ]
     for extra, message in cases:
         proc = cli("src/explain.py", f"ckpt_path={ckpt}", *extra, f"hydra.run.dir={tmp_path / 'run'}")
@@ -113,3 +114,25 @@ def test_a_family_without_attention_skips_the_attention_methods_and_says_why():
     ex = explain_examples(model, examples, Vocabulary(pad=0, unk=1))
     assert set(ex.scores) == {"integrated_gradients", "gradient_x_input", "leave_one_out", "random"}
     assert ex.skipped == {"attention": "this model has no attention", "rollout": "this model has no attention"}
+
+
+def test_a_qa_checkpoint_explains_what_its_answer_rests_on(tmp_path):
+    run = tmp_path / "qa"
+    proc = cli("src/train.py", *QA_TINY, "model=mha", f"hydra.run.dir={run}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ckpt = run / "checkpoints" / "best.ckpt"
+    context = "The company was founded in 1998 by two students. It now employs 300 people in London."
+    q = "question=When was the company founded?"
+    proc = cli("src/explain.py", f"ckpt_path={ckpt}", q, f"context={context}", f"hydra.run.dir={tmp_path / 'ex'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "ex" / "explanation.json").read_text())
+    first, last = summary["span"]
+    assert summary["answer"] and summary["answer"] in context and first <= last
+    assert summary["tokens"][0] == "[CLS]" and summary["tokens"].count("[SEP]") == 2
+    ig = summary["scores"]["integrated_gradients"][0]
+    assert ig[0] == 0 and summary["ig"]["relative_delta"][0] < 0.05  # [CLS] kept in the baseline; converged
+    assert set(summary["scores"]) == {"integrated_gradients", "gradient_x_input", "attention", "rollout", "random"}
+    html = (tmp_path / "ex" / "report.html").read_text()
+    assert "What the answer rests on" in html and "leave_one_out: not defined for spans" in html
+    wrong = cli("src/explain.py", f"ckpt_path={ckpt}", "text=hello", f"hydra.run.dir={tmp_path / 'bad'}")
+    assert wrong.returncode == 2 and "give question=... and context=..." in wrong.stderr

@@ -60,10 +60,11 @@ def attention_scores(model: nn.Module, rows: Sequence[Sequence[int]]) -> dict[st
 
 
 @torch.no_grad()
-def attention_maps(model: nn.Module, ids: Sequence[int]) -> Tensor:
+def attention_maps(model: nn.Module, ids: Sequence[int], token_type_ids: Sequence[int] | None = None) -> Tensor:
     """One input's attention weights. Shapes: T ids -> (L, H, T, T) (L = 0 for models without attention)."""
     input_ids, mask = batch([ids])
-    out = model(input_ids=input_ids, attention_mask=mask, return_attention=True)
+    types = None if token_type_ids is None else torch.tensor([list(token_type_ids)])
+    out = model(input_ids=input_ids, attention_mask=mask, token_type_ids=types, return_attention=True)
     if not out.attentions:
         return torch.zeros(0, 0, len(ids), len(ids))
     return torch.stack([a[0].float() for a in out.attentions])

@@ -1,5 +1,5 @@
-"""Token attributions for the explained number (`target.ClassTarget`): integrated gradients, gradient x input,
-leave-one-out, and a random ranking as the floor.
+"""Token attributions for the explained number (`target.ClassTarget` or `SpanTarget`, each example's class or
+span in ``targets``): integrated gradients, gradient x input, leave-one-out (classes), and a random ranking.
 
 Gradient methods use captum on the model's ``get_input_embeddings()`` (every family has one), in fp32 with
 gradients on, whatever the caller's autocast or inference mode. A token's score is its embedding attribution
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import torch
 from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
-from torch import Tensor
+from torch import Tensor, nn
 
-from attentune.interpret.target import ClassTarget, Example, Vocabulary, batch
+from attentune.interpret.target import ClassTarget, Example, Vocabulary, model_inputs
 
 IG_TOLERANCE = 0.05  # |delta| / |F(x) - F(baseline)| below this counts as converged
 
@@ -49,32 +49,32 @@ def _baseline(ids: Tensor, mask: Tensor, examples: Sequence[Example], pad: int) 
 
 
 def integrated_gradients(
-    target: ClassTarget,
+    target: nn.Module,
     examples: Sequence[Example],
-    classes: Sequence[int],
+    targets: Sequence[int] | Sequence[tuple[int, int]],
     vocab: Vocabulary,
     *,
     n_steps: int = 32,
     max_steps: int = 512,
     internal_batch_size: int = 256,
 ) -> IGResult:
-    """IG of each example's class logit w.r.t. its token embeddings, per token. Memory stays bounded by
-    ``internal_batch_size`` (inputs x steps evaluated at a time)."""
+    """IG of each example's explained number (its class's logit, its span's score) w.r.t. its token embeddings,
+    per token. Memory stays bounded by ``internal_batch_size`` (inputs x steps evaluated at a time)."""
     ig = LayerIntegratedGradients(target, target.model.get_input_embeddings())
     scores: list[list[float] | None] = [None] * len(examples)
     steps, rel = [n_steps] * len(examples), [float("inf")] * len(examples)
     todo, n = list(range(len(examples))), n_steps
     with gradients_on():
         while todo:
-            ids, mask = batch([examples[i].ids for i in todo])
-            cls = torch.tensor([classes[i] for i in todo])
+            ids, mask, types = model_inputs([examples[i] for i in todo])
+            what = torch.tensor([targets[i] for i in todo])
             base = _baseline(ids, mask, [examples[i] for i in todo], vocab.pad)
             attr, delta = ig.attribute(
-                ids, base, additional_forward_args=(mask, cls), n_steps=n,
+                ids, base, additional_forward_args=(mask, types, what), n_steps=n,
                 internal_batch_size=internal_batch_size, return_convergence_delta=True,
             )  # fmt: skip
             with torch.no_grad():
-                gap = (target(ids, mask, cls) - target(base, mask, cls)).abs()  # (B,)
+                gap = (target(ids, mask, types, what) - target(base, mask, types, what)).abs()  # (B,)
             ratio = (delta.abs() / gap.clamp(min=1e-9)).tolist()
             token = attr.sum(-1).detach()  # (B, T)
             left = []
@@ -87,12 +87,14 @@ def integrated_gradients(
     return IGResult([s or [] for s in scores], steps, rel)
 
 
-def gradient_x_input(target: ClassTarget, examples: Sequence[Example], classes: Sequence[int]) -> list[list[float]]:
-    """Gradient of the class logit times the token embedding, summed over the embedding dimension."""
+def gradient_x_input(
+    target: nn.Module, examples: Sequence[Example], targets: Sequence[int] | Sequence[tuple[int, int]]
+) -> list[list[float]]:
+    """Gradient of the explained number times the token embedding, summed over the embedding dimension."""
     method = LayerGradientXActivation(target, target.model.get_input_embeddings())
     with gradients_on():
-        ids, mask = batch([e.ids for e in examples])
-        attr = method.attribute(ids, additional_forward_args=(mask, torch.tensor(list(classes))))
+        ids, mask, types = model_inputs(examples)
+        attr = method.attribute(ids, additional_forward_args=(mask, types, torch.tensor(list(targets))))
         token = attr.sum(-1).detach()
     return [token[i, : len(e.ids)].tolist() for i, e in enumerate(examples)]
 

@@ -26,8 +26,9 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"output: {output} exists; choose another file or pass overwrite=true to replace it")
     if output is not None and output.suffix != ".jsonl":
         raise ConfigError(f"output: explanations are written as .jsonl, got {output.name}")
-    if cfg.text is not None and not str(cfg.text).strip():
-        raise ConfigError("text: empty; give the text to explain")
+    for field in ("text", "question", "context"):
+        if cfg.get(field) is not None and not str(cfg.get(field)).strip():
+            raise ConfigError(f"{field}: empty; give the {field} to explain")
     # only now the heavy imports (torch, captum, Lightning, matplotlib): a mistake above is answered in a second
     from attentune.interpret.attention import attention_maps
     from attentune.interpret.explain import explain_examples, faithfulness_table
@@ -40,15 +41,22 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
     from attentune.tasks.train import write_json
 
     run = load_run(cfg.ckpt_path)
-    if run.task.name != "classification":
-        raise ConfigError(f"explain: this checkpoint's task is {run.task.name}; explanations cover classification")
-    model, labels = run.module.model, list(run.info["label_names"])
     vocab = Vocabulary.of(run.tokenizer)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     info = {"family": run.config.model._target_.rsplit(".", 1)[-1], "ckpt": str(cfg.ckpt_path)}
-    options = dict(batch_size=int(cfg.batch_size), ig_steps=int(cfg.ig.n_steps), ig_max_steps=int(cfg.ig.max_steps),
-                   internal_batch_size=int(cfg.ig.internal_batch_size), seed=int(cfg.seed))  # fmt: skip
+    if run.task.name == "qa":
+        return _explain_span(cfg, run, vocab, out_dir, info)
+    if cfg.get("question") is not None or cfg.get("context") is not None:
+        raise ConfigError("question/context: this checkpoint classifies texts; give text=... or a split")
+    model, labels = run.module.model, list(run.info["label_names"])
+    options = dict(
+        batch_size=int(cfg.batch_size),
+        ig_steps=int(cfg.ig.n_steps),
+        ig_max_steps=int(cfg.ig.max_steps),
+        internal_batch_size=int(cfg.ig.internal_batch_size),
+        seed=int(cfg.seed),
+    )
     if cfg.text is not None:
         examples = encode(run.tokenizer, [str(cfg.text)])
         ex = explain_examples(model, examples, vocab, methods, **options)
@@ -87,11 +95,66 @@ def _write_jsonl(path: Path, ex, labels: list[str]) -> None:
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for i, e in enumerate(ex.examples):
-            record = {"text": e.text, "tokens": e.tokens, "special": e.special, "pred": labels[ex.predicted[i]],
-                      "probs": [round(float(p), 6) for p in ex.probs[i]],
-                      "label": None if e.label is None else labels[e.label],
-                      "scores": {m: [round(v, 6) for v in s[i]] for m, s in ex.scores.items()}}  # fmt: skip
+            record = {
+                "text": e.text,
+                "tokens": e.tokens,
+                "special": e.special,
+                "pred": labels[ex.predicted[i]],
+                "probs": [round(float(p), 6) for p in ex.probs[i]],
+                "label": None if e.label is None else labels[e.label],
+                "scores": {m: [round(v, 6) for v in s[i]] for m, s in ex.scores.items()},
+            }
             if ex.ig is not None:
                 record["ig"] = {"steps": ex.ig.steps[i], "relative_delta": ex.ig.relative_delta[i]}
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     tmp.replace(path)
+
+
+def _explain_span(cfg: DictConfig, run: Any, vocab: Any, out_dir: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """A QA checkpoint: what its answer to ``question`` on ``context`` rests on (report.html)."""
+    from attentune.interpret.attention import attention_maps
+    from attentune.interpret.qa import QA_METHODS, explain_span
+    from attentune.reports.explanation import span_report
+    from attentune.tasks.qa.windows import window_tokenizer
+    from attentune.tasks.train import write_json
+
+    if cfg.get("question") is None or cfg.get("context") is None:
+        raise ConfigError("this checkpoint answers questions (task=qa): give question=... and context=...")
+    c = run.config
+    windows = window_tokenizer(run.tokenizer, c.max_length, c.task.stride, c.task.max_question_tokens)
+    methods = tuple(m for m in cfg.methods if m in QA_METHODS)
+    span = explain_span(
+        run.module.model,
+        windows,
+        str(cfg.question),
+        str(cfg.context),
+        vocab,
+        methods,
+        max_question_tokens=c.task.max_question_tokens,
+        max_answer_tokens=c.task.max_answer_tokens,
+        ig_steps=int(cfg.ig.n_steps),
+        ig_max_steps=int(cfg.ig.max_steps),
+        internal_batch_size=int(cfg.ig.internal_batch_size),
+        seed=int(cfg.seed),
+    )
+    ex = span.explanations
+    for m in cfg.methods:
+        if m not in QA_METHODS:
+            ex.skipped[m] = "not defined for spans (deleting a token moves the span)"
+    e = ex.examples[0]
+    maps = attention_maps(run.module.model, e.ids, e.token_type_ids).numpy()
+    report = span_report(out_dir / "report.html", span, str(cfg.question), maps, info)
+    summary = {
+        "report": str(report),
+        "answer": span.answer,
+        "span": list(span.span),
+        "score": span.score,
+        "tokens": e.tokens,
+        "scores": ex.scores,
+        "seconds": {m: round(v, 2) for m, v in ex.seconds.items()},
+    }
+    if ex.ig is not None:
+        summary["ig"] = {"steps": ex.ig.steps, "relative_delta": ex.ig.relative_delta}
+    write_json(out_dir / "explanation.json", summary)
+    print(f"explain: {report}")
+    return summary

@@ -1,9 +1,11 @@
 """What an explanation explains: encoded examples, and the one number per example a method attributes.
 
 An `Example` is a tokenised input with its special positions marked; `batch` pads a list of token-id lists as
-training does (right padding, id 0). The explained number (`ClassTarget`): the logit of the predicted class
-(attribution methods: integrated gradients' completeness holds for it) and that class's probability (what the
-faithfulness metrics compare, as ERASER does).
+training does (right padding, id 0). The explained number: for a classifier (`ClassTarget`) the logit of the
+predicted class (integrated gradients' completeness holds for it) and that class's probability (what the
+faithfulness metrics compare, as ERASER does); for extractive QA (`SpanTarget`) the start logit of the predicted
+span's first token plus the end logit of its last. Both are called ``target(input_ids, attention_mask,
+token_type_ids, what)`` with ``what`` the class (B,) or the span's (first, last) tokens (B, 2).
 """
 
 from __future__ import annotations
@@ -59,6 +61,16 @@ def encode(tokenizer: Tokenizer, texts: Sequence[str], labels: Sequence[int] | N
     return out
 
 
+def model_inputs(examples: Sequence[Example]) -> tuple[Tensor, Tensor, Tensor]:
+    """input_ids, attention_mask and token_type_ids (zeros where an example has none). Shapes: (B, T) each."""
+    ids, mask = batch([e.ids for e in examples])
+    types = torch.zeros_like(ids)
+    for i, e in enumerate(examples):
+        if e.token_type_ids is not None:
+            types[i, : len(e.token_type_ids)] = torch.as_tensor(e.token_type_ids)
+    return ids, mask, types
+
+
 def batch(rows: Sequence[Sequence[int]], pad: int = 0) -> tuple[Tensor, Tensor]:
     """Right-padded ids and the real-token mask. Shapes: -> input_ids (B, T) long, attention_mask (B, T) bool."""
     width = max(1, max(len(r) for r in rows))
@@ -70,18 +82,18 @@ def batch(rows: Sequence[Sequence[int]], pad: int = 0) -> tuple[Tensor, Tensor]:
 
 
 class ClassTarget(nn.Module):
-    """A classifier as explanation methods call it: ``forward(ids, mask, classes)`` is each row's logit of its class.
+    """A classifier as explanation methods call it: each row's logit of its class.
 
-    Shapes: input_ids (B, T), attention_mask (B, T), classes (B,) -> (B,).
+    Shapes: input_ids, attention_mask, token_type_ids (B, T), classes (B,) -> (B,).
     """
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, classes: Tensor) -> Tensor:
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask)  # (B, C)
-        return logits.float().gather(1, classes[:, None]).squeeze(1)
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor, classes: Tensor) -> Tensor:
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return logits.float().gather(1, classes[:, None]).squeeze(1)  # (B, C) -> (B,)
 
     @torch.no_grad()
     def probabilities(self, rows: Sequence[Sequence[int]], batch_size: int = 128) -> Tensor:
@@ -99,3 +111,20 @@ class ClassTarget(nn.Module):
         result = torch.empty_like(probs)
         result[torch.tensor(order)] = probs
         return result
+
+
+class SpanTarget(nn.Module):
+    """An extractive-QA model as explanation methods call it: the start logit at each row's first answer token
+    plus the end logit at its last (the span's score, as decoding ranks spans).
+
+    Shapes: input_ids, attention_mask, token_type_ids (B, T), spans (B, 2) -> (B,).
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor, spans: Tensor) -> Tensor:
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        rows = torch.arange(len(spans), device=spans.device)
+        return logits[rows, spans[:, 0], 0].float() + logits[rows, spans[:, 1], 1].float()  # (B, T, 2) -> (B,)

@@ -79,6 +79,33 @@ def text_report(path: Path, ex: Explanations, labels: list[str], maps: np.ndarra
     return write(path, f"Why {labels[ex.predicted[0]]}: {e.text[:60]}", sections)
 
 
+def span_report(path: Path, span: Any, question: str, maps: np.ndarray, info: dict[str, Any]) -> Path:
+    """report.html for one question: the predicted answer and what each method says it rests on."""
+    ex = span.explanations
+    e = ex.examples[0]
+    first, last = span.span
+    head = (
+        f"<p class=note>{info['family']} from {info['ckpt']}</p><p><b>answer: {span.answer or '(none)'}</b> "
+        f"(tokens {first}-{last} of the window that scores it highest, start + end logit {span.score:.3f})</p>"
+    )
+    rows = "".join(
+        f"<tr><td class=l>{m}</td><td class=l>{heat_tokens(e.tokens, s[0], e.special)}</td></tr>"
+        for m, s in ex.scores.items()
+    )
+    sections = [("", head + "<table>" + rows + "</table>")]
+    sections.append(("Token scores", image(scores_figure(ex, 0, path.parent / "scores.png"), "token scores")))
+    if maps.size:
+        uri = attention_figure(maps, e.tokens, path.parent / "attention.png")
+        sections.append(("Attention, every layer and head", image(uri, "attention maps")))
+    if ex.ig is not None:
+        sections.append(("Integrated gradients", f"<p>{ex.ig.steps[0]} steps, |delta| / |F(x) - F(baseline)| = "
+                         f"{ex.ig.relative_delta[0]:.3%} (F: the span's start + end logit)</p>"))  # fmt: skip
+    notes = "".join(f"<li>{m}: {why}</li>" for m, why in ex.skipped.items())
+    if notes:
+        sections.append(("Not run", f"<ul>{notes}</ul>"))
+    return write(path, f"What the answer rests on: {question[:60]}", sections)
+
+
 def head_figure(heads: HeadImportance, out: Path | None) -> str:
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
     im = a.imshow(np.asarray(heads.importance), cmap="magma")
