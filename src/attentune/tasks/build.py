@@ -20,20 +20,34 @@ from attentune.data.types import TextDataset
 from attentune.tasks.distributed import SyncEpochMetrics
 from attentune.tasks.instantiate import instantiate
 from attentune.tokenization import build_tokenizer
+from attentune.tokenization.selection import select_vocabulary
 
 log = logging.getLogger(__name__)
 
 
 def make_tokenizer(cfg: DictConfig, dataset: TextDataset) -> Tokenizer:
     t = cfg.tokenizer
-    return build_tokenizer(
-        dataset.tokenizer_texts(),
+    texts = dataset.tokenizer_texts()
+    tokenizer = build_tokenizer(
+        texts,
         kind=t.kind,
         vocab_size=t.vocab_size,
         lowercase=t.lowercase,
         min_frequency=t.min_frequency,
         max_length=cfg.max_length,
     )
+    fs = cfg.get("feature_selection") or {}
+    if float(fs.get("keep_fraction", 1.0)) < 1.0:
+        tokenizer = select_vocabulary(
+            tokenizer,
+            texts,
+            float(fs.keep_fraction),
+            fs.get("method", "frequency"),
+            fs.get("scores"),
+            fs.get("seed", 0),
+        )
+        log.info("feature selection (%s): kept %d tokens", fs.get("method"), tokenizer.get_vocab_size())
+    return tokenizer
 
 
 def make_model(model_cfg: DictConfig, vocab_size: int, num_classes: int, vocab: dict | None = None) -> nn.Module:
