@@ -502,3 +502,16 @@ def test_data_smaller_than_a_batch_is_a_clear_error(tmp_path):
     )
     assert proc.returncode == 2
     assert "fewer than one batch (batch_size=32)" in proc.stderr
+
+
+def test_feature_selection_is_a_search_dimension(tmp_path):
+    proc = tune_cli("model=bow", "num_samples=3", "searcher=random", "feature_selection.keep_fraction=[0.25,0.5]",
+                    f"hydra.run.dir={tmp_path}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    assert set(trials["param:feature_selection.keep_fraction"]) <= {0.25, 0.5} and len(trials) == 3
+    for _, trial in trials.iterrows():
+        vocab = json.loads((Path(trial["trial_dir"]) / "tokenizer.json").read_text())["model"]["vocab"]
+        # the 4 special tokens always kept, the sampled fraction of the others (tiny searches vocab_size 500 / 1000)
+        others = trial["param:tokenizer.vocab_size"] - 4
+        assert len(vocab) == 4 + round(trial["param:feature_selection.keep_fraction"] * others)

@@ -21,7 +21,7 @@ import logging
 import math
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from ray import tune
 
 from attentune.errors import ConfigError
@@ -65,6 +65,12 @@ def use_task_search(cfg: DictConfig) -> None:
     task = str((cfg.get("task") or {}).get("name", "classification"))
     if task != "classification":
         _replace_with_task_section(cfg, task)
+    keep = OmegaConf.select(cfg, "feature_selection.keep_fraction")
+    if isinstance(keep, ListConfig):  # feature_selection.keep_fraction=[0.5,0.75,1.0]: a search dimension
+        values = sorted({float(v) for v in keep})
+        with open_dict(cfg):
+            cfg.search.space["feature_selection.keep_fraction"] = {"choice": values}
+            cfg.feature_selection.keep_fraction = values[-1]  # the default trial keeps the most
     fixed = [path for path in cfg.search.get("fixed") or [] if path in (cfg.search.get("space") or {})]
     if fixed:  # an experiment's space (experiment=tiny) may add a key this family never searches
         log.info("search.space: not searching %s (fixed for this family: search.fixed)", ", ".join(fixed))
