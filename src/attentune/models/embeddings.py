@@ -98,7 +98,8 @@ def glove_init(embedding: nn.Embedding, vocab: dict[str, int]) -> int:
     import pyarrow.compute as pc
 
     words, vectors = load_glove()
-    pairs = [(i, w) for t, i in vocab.items() if (w := glove_word(t)) is not None]
+    # by id: a tokenizer's vocab dict comes in hash order, and the projection below sums over rows in this order
+    pairs = sorted((i, w) for t, i in vocab.items() if (w := glove_word(t)) is not None)
     lookup = pc.index_in(pa.array([w for _, w in pairs], type=pa.string()), value_set=words)
     rows = lookup.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)  # (N,) GloVe row, -1: not found
     found = rows >= 0
