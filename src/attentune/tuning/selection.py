@@ -267,7 +267,10 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     x = cfg.selection.pareto_x
     # float: a study without trials (its empty trials.csv) would leave these columns of dtype object
     score = test_of(metric)
-    plotted = trials.dropna(subset=[x, score, "num_params"]).astype({x: float, score: float, "num_params": float})
+    columns = [x, score, "num_params"]
+    plotted = pd.DataFrame()
+    if all(c in trials.columns for c in columns):  # none when no trial got as far as its test (a deadline, load)
+        plotted = trials.dropna(subset=columns).astype(dict.fromkeys(columns, float))
     if len(plotted):
         plot_accuracy_latency(plotted, x, score, out / "accuracy_vs_latency.png")
     curves = learning_curves(studies, metric)
