@@ -264,6 +264,10 @@ def test_a_sweep_plans_first_ranks_the_reference_and_ensembles_and_its_winner_is
     assert all(len(list(run.glob("checkpoint_*"))) == 1 for run in reruns)  # disk bounded: 2 epochs, 1 kept
     for png in ("accuracy_vs_latency.png", "learning_curves.png"):
         assert (tmp_path / png).stat().st_size > 1000
+    # report.html next to the leaderboard: its tables, the plan against what was used, both plots embedded
+    page = (tmp_path / "report.html").read_text()
+    assert "<table>" in page and "mha_trec" in page and "Budget: planned and used" in page
+    assert page.count("data:image/png;base64,") == 2
     # W&B: the sweep's leaderboard run is in the group of its trials (and of its seed re-runs)
     group = "/".join(tmp_path.resolve().parts[-2:])
     sweep_run = wandb_run(tmp_path)

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, open_dict
 
 from attentune.errors import ConfigError
 from attentune.reports.leaderboard import write_leaderboard
+from attentune.reports.pages import sweep_report
 from attentune.reports.plots import plot_accuracy_latency, plot_learning_curves
 from attentune.reports.summary import next_steps
 from attentune.reports.wandb_sweep import log_sweep
@@ -332,6 +333,7 @@ def select(cfg: DictConfig, deadline: float | None = None) -> dict[str, Any]:
     if wandb is not None:  # the trials logged to W&B: the sweep's leaderboard joins them
         log_sweep(out, tracking_group(cfg), str(wandb.get("project") or "attentune"), families, summary)
     print((out / "leaderboard.md").read_text())
+    print(f"report: {sweep_report(out)}")
     if (out / "best").exists():
         print(next_steps(out / "best", task_of(cfg).name, "the sweep's winner"))
     return summary
