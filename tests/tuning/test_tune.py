@@ -508,6 +508,7 @@ def test_data_smaller_than_a_batch_is_a_clear_error(tmp_path):
     assert "fewer than one batch (batch_size=32)" in proc.stderr
 
 
+@pytest.mark.slow
 def test_feature_selection_is_a_search_dimension(tmp_path):
     proc = tune_cli("model=bow", "num_samples=3", "searcher=random", "feature_selection.keep_fraction=[0.25,0.5]",
                     f"hydra.run.dir={tmp_path}")  # fmt: skip
