@@ -24,11 +24,7 @@ def token_section(ex: Explanations, i: int, labels: list[str]) -> str:
     head = f"<p><b>predicted {labels[ex.predicted[i]]}</b> ({probs})"
     if e.label is not None:
         head += f"; true label {labels[e.label]}"
-    rows = "".join(
-        f"<tr><td class=l>{m}</td><td class=l>{heat_tokens(e.tokens, s[i], e.special)}</td></tr>"
-        for m, s in ex.scores.items()
-    )
-    return head + "</p><table>" + rows + "</table>"
+    return head + "</p>" + _score_rows(ex, i)
 
 
 def attention_figure(maps: np.ndarray, tokens: list[str], out: Path | None) -> str:
@@ -63,46 +59,53 @@ def scores_figure(ex: Explanations, i: int, out: Path | None) -> str:
     return figure_uri(fig, out)
 
 
-def text_report(path: Path, ex: Explanations, labels: list[str], maps: np.ndarray, info: dict[str, Any]) -> Path:
+def _score_rows(ex: Explanations, i: int) -> str:
+    """Every method's scores of example ``i`` as coloured tokens, a row per method."""
+    e = ex.examples[i]
+    return (
+        "<table>"
+        + "".join(
+            f"<tr><td class=l>{m}</td><td class=l>{heat_tokens(e.tokens, s[i], e.special)}</td></tr>"
+            for m, s in ex.scores.items()
+        )
+        + "</table>"
+    )
+
+
+def _one_input(path: Path, ex: Explanations, maps: np.ndarray, head: str, explained: str) -> list[tuple[str, str]]:
+    """The sections of a one-input report: ``head``, the scores plot, the attention maps, IG's convergence."""
     e = ex.examples[0]
-    sections = [("", f"<p class=note>{info['family']} from {info['ckpt']}</p>" + token_section(ex, 0, labels))]
+    sections = [("", head)]
     sections.append(("Token scores", image(scores_figure(ex, 0, path.parent / "scores.png"), "token scores")))
     if maps.size:
         uri = attention_figure(maps, e.tokens, path.parent / "attention.png")
         sections.append(("Attention, every layer and head", image(uri, "attention maps")))
     if ex.ig is not None:
         sections.append(("Integrated gradients", f"<p>{ex.ig.steps[0]} steps, |delta| / |F(x) - F(baseline)| = "
-                         f"{ex.ig.relative_delta[0]:.3%}</p>"))  # fmt: skip
+                         f"{ex.ig.relative_delta[0]:.3%} (F: {explained})</p>"))  # fmt: skip
+    return sections + _not_run(ex)
+
+
+def _not_run(ex: Explanations) -> list[tuple[str, str]]:
     notes = "".join(f"<li>{m}: {why}</li>" for m, why in ex.skipped.items())
-    if notes:
-        sections.append(("Not run", f"<ul>{notes}</ul>"))
-    return write(path, f"Why {labels[ex.predicted[0]]}: {e.text[:60]}", sections)
+    return [("Not run", f"<ul>{notes}</ul>")] if notes else []
+
+
+def text_report(path: Path, ex: Explanations, labels: list[str], maps: np.ndarray, info: dict[str, Any]) -> Path:
+    head = f"<p class=note>{info['family']} from {info['ckpt']}</p>" + token_section(ex, 0, labels)
+    sections = _one_input(path, ex, maps, head, "the predicted class's logit")
+    return write(path, f"Why {labels[ex.predicted[0]]}: {ex.examples[0].text[:60]}", sections)
 
 
 def span_report(path: Path, span: Any, question: str, maps: np.ndarray, info: dict[str, Any]) -> Path:
     """report.html for one question: the predicted answer and what each method says it rests on."""
-    ex = span.explanations
-    e = ex.examples[0]
     first, last = span.span
     head = (
         f"<p class=note>{info['family']} from {info['ckpt']}</p><p><b>answer: {span.answer or '(none)'}</b> "
         f"(tokens {first}-{last} of the window that scores it highest, start + end logit {span.score:.3f})</p>"
     )
-    rows = "".join(
-        f"<tr><td class=l>{m}</td><td class=l>{heat_tokens(e.tokens, s[0], e.special)}</td></tr>"
-        for m, s in ex.scores.items()
-    )
-    sections = [("", head + "<table>" + rows + "</table>")]
-    sections.append(("Token scores", image(scores_figure(ex, 0, path.parent / "scores.png"), "token scores")))
-    if maps.size:
-        uri = attention_figure(maps, e.tokens, path.parent / "attention.png")
-        sections.append(("Attention, every layer and head", image(uri, "attention maps")))
-    if ex.ig is not None:
-        sections.append(("Integrated gradients", f"<p>{ex.ig.steps[0]} steps, |delta| / |F(x) - F(baseline)| = "
-                         f"{ex.ig.relative_delta[0]:.3%} (F: the span's start + end logit)</p>"))  # fmt: skip
-    notes = "".join(f"<li>{m}: {why}</li>" for m, why in ex.skipped.items())
-    if notes:
-        sections.append(("Not run", f"<ul>{notes}</ul>"))
+    sections = _one_input(path, span.explanations, maps, head + _score_rows(span.explanations, 0),
+                          "the span's start + end logit")  # fmt: skip
     return write(path, f"What the answer rests on: {question[:60]}", sections)
 
 
@@ -161,7 +164,5 @@ def split_report(
     errors = [i for i, (e, p) in enumerate(zip(ex.examples, ex.predicted, strict=True)) if e.label != p][:10]
     if errors:
         sections.append(("Errors explained", "".join(token_section(ex, i, labels) for i in errors)))
-    notes = "".join(f"<li>{m}: {why}</li>" for m, why in ex.skipped.items())
-    if notes:
-        sections.append(("Not run", f"<ul>{notes}</ul>"))
+    sections += _not_run(ex)
     return write(path, f"Explanations: {info['family']} on {info['data']} {info['split']}", sections)
