@@ -28,7 +28,8 @@ e = json.loads((run / "explain" / "explanation.json").read_text())
 ig = e.get("ig", {})
 conv = sum(r < 0.05 for r in ig.get("relative_delta", [])) / max(1, len(ig.get("relative_delta", [])))
 print(f"{family} {data}: test acc {100 * m['test/acc']:.1f}, {e['examples']} examples, IG converged on {conv:.1%} "
-      f"(steps {sorted(set(ig.get('steps', [])))})")
+      f"(steps {sorted(set(ig.get('steps', [])))}); seconds: total {e['seconds'].get('total', '?')}, faithfulness "
+      f"{e['seconds'].get('faithfulness', 0):.1f}, heads {e['seconds'].get('heads', 0):.1f}")
 ci = lambda v: f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]" if v else "-"
 for r in e["faithfulness"]:
     print(f"  {r['method']:<22} comp {ci(r['comprehensiveness/deletion'])}  suff {ci(r['sufficiency/deletion'])}  "

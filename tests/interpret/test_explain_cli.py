@@ -41,7 +41,7 @@ def test_one_text_gets_every_method_a_report_and_its_figures(ckpt, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((tmp_path / "explanation.json").read_text())
-    assert set(summary["seconds"]) == set(METHODS)
+    assert set(summary["seconds"]) == {*METHODS, "total"}
     assert summary["ig"]["relative_delta"][0] < 0.05
     html = (tmp_path / "report.html").read_text()
     assert "Why " in html and "Attention, every layer and head" in html and html.count("data:image/png;base64,") == 2

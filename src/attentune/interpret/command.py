@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ SPLITS = ("train", "val", "test")
 
 
 def explain(cfg: DictConfig) -> dict[str, Any]:
+    began = time.time()
     methods = check_methods(list(cfg.methods))
     if cfg.split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {cfg.split!r}")
@@ -70,17 +72,21 @@ def explain(cfg: DictConfig) -> dict[str, Any]:
         pick = order[: int(cfg.n)]
         examples = encode(run.tokenizer, [split.texts[i] for i in pick], [split.labels[i] for i in pick])
         ex = explain_examples(model, examples, vocab, methods, **options)
+        start = time.perf_counter()
         faith = faithfulness_table(model, ex, vocab, seed=int(cfg.seed))
+        ex.seconds["faithfulness"] = time.perf_counter() - start
         heads = None
         if cfg.heads:
             n_val = min(len(dataset.val), int(cfg.heads_examples))
+            start = time.perf_counter()
             heads = head_importance(model, encode(run.tokenizer, dataset.val.texts[:n_val], dataset.val.labels[:n_val]))
+            ex.seconds["heads"] = time.perf_counter() - start
         info |= {"data": dataset.name, "split": cfg.split}
         report = split_report(out_dir / "report.html", ex, labels, faith, heads, info)
         summary = {"report": str(report), "examples": len(examples), "faithfulness": faith}
         if heads is not None:
             summary["heads"] = {"importance": heads.importance, "pruning": heads.pruning}
-    summary["seconds"] = {m: round(s, 2) for m, s in ex.seconds.items()}
+    summary["seconds"] = {m: round(s, 2) for m, s in ex.seconds.items()} | {"total": round(time.time() - began, 1)}
     if ex.ig is not None:
         summary["ig"] = {"steps": ex.ig.steps, "relative_delta": [round(r, 5) for r in ex.ig.relative_delta]}
     if output is not None:
