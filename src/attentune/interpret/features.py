@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,8 @@ def select_features(cfg: DictConfig) -> list[dict[str, Any]]:
                 rundir = out / "runs" / f"{method}_keep{keep:g}_seed{seed}"
                 metrics_file = rundir / "metrics.json"
                 if not metrics_file.is_file():
-                    rundir.mkdir(parents=True, exist_ok=True)
+                    shutil.rmtree(rundir, ignore_errors=True)  # an interrupted run of ours: start it again
+                    rundir.mkdir(parents=True)
                     selection = "frequency" if method == "all" else method
                     with quiet_run(rundir / "train.out"):
                         train(run_config(base, rundir, keep, selection, seed, scores_path))
