@@ -42,6 +42,6 @@ def test_head_importance_and_the_pruning_curve() -> None:
     assert heads.base_loss == loss and heads.base_accuracy == acc
     with masked_heads(model, [(0, 1)]):
         assert heads.importance[0][1] == evaluate(model, examples)[0] - loss
-    assert heads.pruning[0] == (0.0, acc)
+    assert heads.pruning[0] == (0.0, acc) and len({f for f, _ in heads.pruning}) == len(heads.pruning)
     with masked_heads(model, [(0, 0), (0, 1), (1, 0), (1, 1)]):
         assert heads.pruning[-1] == (1.0, evaluate(model, examples)[1])

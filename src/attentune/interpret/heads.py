@@ -88,8 +88,7 @@ def head_importance(model: nn.Module, examples: Sequence[Example], steps: int = 
         ((i, h) for i, row in enumerate(importance) for h in range(len(row))), key=lambda p: importance[p[0]][p[1]]
     )
     curve = []
-    for k in range(steps + 1):
-        count = round(k / steps * len(order))
+    for count in sorted({round(k / steps * len(order)) for k in range(steps + 1)}):  # 8 heads: 9 points, not 11
         with masked_heads(model, order[:count]):
             curve.append((count / len(order), evaluate(model, examples)[1]))
     return HeadImportance(importance, drop, base_loss, base_acc, curve)
