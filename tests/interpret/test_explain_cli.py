@@ -116,6 +116,7 @@ def test_a_family_without_attention_skips_the_attention_methods_and_says_why():
     assert ex.skipped == {"attention": "this model has no attention", "rollout": "this model has no attention"}
 
 
+@pytest.mark.slow
 def test_a_qa_checkpoint_explains_what_its_answer_rests_on(tmp_path):
     run = tmp_path / "qa"
     proc = cli("src/train.py", *QA_TINY, "model=mha", f"hydra.run.dir={run}")
