@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from attentune.interpret import attributions as attr
@@ -167,8 +166,3 @@ def global_tokens(
             count[e.tokens[p]] = count.get(e.tokens[p], 0) + 1
     means = [(t, total[t] / count[t], count[t]) for t in total if count[t] >= min_count]
     return sorted(means, key=lambda x: -x[1])[:top]
-
-
-def seed_all(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed)
