@@ -8,7 +8,7 @@ from attentune.tasks.cli import run_task
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
-    run_task("attentune.tasks.predict:predict", cfg)
+    run_task("attentune.serving.predict:predict", cfg)
 
 
 if __name__ == "__main__":

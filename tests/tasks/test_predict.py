@@ -11,7 +11,7 @@ from test_qa_train import QA_TINY
 
 from attentune.errors import AttentuneError
 from attentune.tasks.evaluate import evaluate
-from attentune.tasks.predict import predict
+from attentune.serving.predict import predict
 from attentune.tasks.train import train
 from conftest import TINY, compose_config
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attentune.errors import ConfigError
+from attentune.models.contract import unless_unpadded
 
 ATTENTION_BACKENDS = ("sdpa", "explicit")
 
@@ -106,8 +107,7 @@ class MultiHeadAttention(nn.Module):
         else:
             q, k, v = qkv.unbind(2)  # (B, T, H, hd) each
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, hd) each
-        if key_padding_mask is not None and not key_padding_mask.any():
-            key_padding_mask = None  # no mask tensor at all when nothing is padded
+        key_padding_mask = unless_unpadded(key_padding_mask)  # no mask tensor at all when nothing is padded
         p = self.dropout if self.training else 0.0
 
         weights = None

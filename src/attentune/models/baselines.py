@@ -234,11 +234,42 @@ class BiLSTMClassifier(_EmbeddingClassifier):
         self.pool = Pooler("max", 2 * cfg.hidden_dim)
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(2 * cfg.hidden_dim, num_classes)
+        # one-layer one-way shapes for `_unpacked` (a tuple: not submodules, no parameters of the model's own)
+        sizes = [cfg.embed_dim] + [2 * cfg.hidden_dim] * (cfg.num_layers - 1)
+        self._one_way = tuple(nn.LSTM(n, cfg.hidden_dim, batch_first=True) for n in sizes)
 
     def _logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         T = input_ids.shape[1]
         x = self.dropout(self._embed(input_ids, mask))  # (B, T, E)
-        lengths = mask.sum(1).clamp_min(1).cpu()  # pack needs >= 1 and CPU lengths
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=T)  # (B, T, 2H)
+        lengths = mask.sum(1).clamp_min(1)  # pack needs >= 1
+        if torch.compiler.is_exporting():  # a PackedSequence cannot be traced: the same outputs, unpacked
+            out = self._unpacked(x, lengths)
+        else:
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=T)  # (B, T, 2H)
         return self.classifier(self.dropout(self.pool(out, ~mask)))  # (B, 2H) -> (B, C)
+
+    def _unpacked(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The packed bidirectional LSTM's outputs at the real positions, from padded inputs (pads hold anything:
+        the max pool masks them). Forward: pads come after the real tokens, so they cannot change them. Backward:
+        each row's real tokens reversed in place, run forward, reversed back. Layer by layer, with
+        ``self.lstm``'s own weights (``torch.func.functional_call`` on a one-layer, one-way LSTM).
+
+        Shapes: x (B, T, E), lengths (B,) -> (B, T, 2H).
+        """
+        T = x.shape[1]
+        t = torch.arange(T, device=x.device)[None, :]  # (1, T)
+        flip = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # (B, T): its own inverse
+        for layer, one_way in enumerate(self._one_way):
+            outs = []
+            for suffix, order in (("", None), ("_reverse", flip)):
+                weights = {
+                    f"{kind}_l0": getattr(self.lstm, f"{kind}_l{layer}{suffix}")
+                    for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                }
+                seq = x if order is None else x.gather(1, order[..., None].expand(-1, -1, x.shape[-1]))  # (B, T, in)
+                zeros = seq.new_zeros(1, seq.shape[0], one_way.hidden_size)  # (1, B, H): the batch stays dynamic
+                h = torch.func.functional_call(one_way, weights, (seq, (zeros, zeros)))[0]  # (B, T, H)
+                outs.append(h if order is None else h.gather(1, order[..., None].expand(-1, -1, h.shape[-1])))
+            x = torch.cat(outs, dim=-1)  # (B, T, 2H)
+        return x

@@ -20,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import torch
 from torch import Tensor, nn
 
 from attentune.errors import ConfigError
@@ -47,6 +48,17 @@ def real_tokens(input_ids: Tensor, attention_mask: Tensor | None, pad_token_id: 
     Shapes: (B, T), (B, T) or None -> (B, T) bool.
     """
     return input_ids != pad_token_id if attention_mask is None else attention_mask.bool()
+
+
+def unless_unpadded(padding_mask: Tensor | None) -> Tensor | None:
+    """``padding_mask``, or None when nothing is padded (the fast paths). An exported graph keeps the mask: its
+    batches may be padded, and a data-dependent branch cannot be traced (``torch.export``, ONNX).
+
+    Shapes: (B, T) bool or None -> the same or None.
+    """
+    if padding_mask is None or torch.compiler.is_exporting() or padding_mask.any():
+        return padding_mask
+    return None
 
 
 @runtime_checkable

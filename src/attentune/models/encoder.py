@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from attentune.errors import ConfigError
 from attentune.models.attention import ATTENTION_BACKENDS, MultiHeadAttention, dropout, dropout_add
-from attentune.models.contract import EncoderOutput, make_config, real_tokens
+from attentune.models.contract import EncoderOutput, make_config, real_tokens, unless_unpadded
 from attentune.models.embeddings import check_pretrained_embeddings, init_pretrained
 from attentune.models.heads import POOLING_KINDS, ClassificationHead, Pooler, SpanHead, check_head
 from attentune.models.positional import POSITIONAL_KINDS, RotaryEmbedding, build_positional
@@ -149,8 +149,7 @@ class TransformerEncoder(nn.Module):
         else:
             x = x * self.embed_scale
         x = dropout(x, self.dropout, self.training)
-        if padding_mask is not None and not padding_mask.any():
-            padding_mask = None  # checked once here, so no layer builds a mask
+        padding_mask = unless_unpadded(padding_mask)  # checked once here, so no layer builds a mask
         attentions = []
         for layer in self.layers:
             x, weights = layer(x, padding_mask, need_weights=return_attention)
@@ -191,8 +190,7 @@ class AttentionClassifier(nn.Module):
         return_attention: bool = False,
     ) -> Tensor | EncoderOutput:
         padding_mask = ~real_tokens(input_ids, attention_mask, self.config.pad_token_id)  # (B, T)
-        if not padding_mask.any():
-            padding_mask = None  # fast paths everywhere when nothing is padded
+        padding_mask = unless_unpadded(padding_mask)  # fast paths everywhere when nothing is padded
         hidden, attentions = self.encoder(input_ids, padding_mask, return_attention)  # (B, T, D)
         if self.pooler is None:
             logits = self.head(hidden, padding_mask)  # (B, T, 2)

@@ -18,11 +18,18 @@ from attentune.tokenization import load_tokenizer
 
 @dataclass
 class LoadedRun:
+    """A trained model as its task predicts with it. ``serving.onnx.OnnxRun`` is the same thing around an exported
+    graph: tasks use only ``tokenizer``, ``config``, ``info`` and ``logits``."""
+
     module: L.LightningModule  # in eval mode
     tokenizer: Tokenizer
     config: DictConfig  # the training run's resolved config
-    info: dict[str, Any]  # its run info (label names, ...: what its task stored)
+    info: dict[str, Any]  # its run info (label names, ...: what its task stored) and ``Task.state``
     task: Task
+
+    def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None):
+        """The model's float logits. Shapes: (B, T) each -> (B, C), or (B, T, 2) for span heads."""
+        return self.module.model(input_ids, attention_mask, token_type_ids=token_type_ids).float()
 
 
 def load_run(ckpt_path: str | Path) -> LoadedRun:
@@ -46,4 +53,4 @@ def load_run(ckpt_path: str | Path) -> LoadedRun:
     module = task.restore(info, tokenizer)
     module.load_state_dict(ckpt["state_dict"])
     module.eval()
-    return LoadedRun(module, tokenizer, config, info, task)
+    return LoadedRun(module, tokenizer, config, info | task.state(module), task)

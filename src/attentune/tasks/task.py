@@ -67,6 +67,16 @@ class Task(Protocol):
         """The fields ``predict`` gives each input record (a checkpoint's ``run_info``), with their types."""
         ...
 
+    def state(self, module: L.LightningModule) -> dict[str, Any]:
+        """What ``predict`` needs of a trained module beyond its model (qa: the no-answer threshold), as plain
+        values: a loaded run's ``info`` carries them, and so does an exported model."""
+        ...
+
+    def records(self, dataset: Any, split: str) -> tuple[list[dict[str, Any]], Callable[[list[dict[str, Any]]], float]]:
+        """``split`` of ``dataset`` as input records, and the score of ``predict``'s outputs for its first
+        ``len(outputs)`` records (accuracy; qa: F1)."""
+        ...
+
     inputs: tuple[str, ...]  # the fields of an input record
 
 

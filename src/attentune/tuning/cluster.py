@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
-import tempfile
 from collections.abc import Iterator
 
 import ray
@@ -13,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from ray.tune import PlacementGroupFactory
 
 from attentune.errors import ConfigError
+from attentune.raysession import ray_session as shared_session
 from attentune.tuning.trainable import WORKER_ENV
 
 log = logging.getLogger(__name__)
@@ -98,29 +97,7 @@ def ray_session(cfg: DictConfig, trial: dict[str, float] | None = None) -> Itera
     temp dir of its own (short: Ray's socket paths must fit in 107 bytes), so two studies never share or
     kill each other's Ray; it must hold one ``trial`` (its resources). A cluster may autoscale: not checked.
     """
-    if ray.is_initialized():  # e.g. tests that run several studies in one Ray
-        yield
-        return
-    temp_dir = None
-    if cfg.address in (None, "local"):
-        temp_dir = tempfile.mkdtemp(prefix="attentune-ray-")
-        ray.init(
-            address="local",
-            num_cpus=cfg.num_cpus,
-            num_gpus=cfg.num_gpus,
-            _temp_dir=temp_dir,
-            include_dashboard=False,
-            log_to_driver=cfg.log_to_driver,
-            configure_logging=False,
-            runtime_env={"env_vars": WORKER_ENV},
-        )
-    else:
-        ray.init(address=cfg.address, log_to_driver=cfg.log_to_driver, runtime_env={"env_vars": WORKER_ENV})
-    try:
-        if temp_dir and trial:
+    with shared_session(cfg, WORKER_ENV) as local:
+        if local and trial:
             _check_fits(trial)
         yield
-    finally:
-        ray.shutdown()  # stops only the processes of the instance we started (or detaches from a cluster)
-        if temp_dir:
-            shutil.rmtree(temp_dir, ignore_errors=True)

@@ -10,6 +10,7 @@ into ``best/`` (a reference winner is an ensemble of one), and ``evaluate.py`` /
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from omegaconf import OmegaConf
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
 from attentune.errors import ConfigError
-from attentune.tasks.checkpoint import LoadedRun, load_run
+from attentune.tasks.checkpoint import load_run
+from attentune.tasks.classification.reference import ReferenceModel
 from attentune.tasks.classification.task import probabilities, relabel
 from attentune.tasks.instantiate import instantiate
 
@@ -40,13 +42,13 @@ def ensemble_file(path: str | Path) -> Path | None:
 class Member:
     name: str
     weight: float
-    model: Any  # a LoadedRun or a ReferenceModel
+    model: Any  # a ReferenceModel, or a model that ``probabilities`` takes (a LoadedRun, an exported OnnxRun)
     label_names: list[str]
 
     def probs(self, texts: list[str], batch_size: int) -> np.ndarray:
-        if isinstance(self.model, LoadedRun):
-            return probabilities(self.model, texts, batch_size)
-        return self.model.predict_proba(texts)
+        if isinstance(self.model, ReferenceModel):
+            return self.model.predict_proba(texts)
+        return probabilities(self.model, texts, batch_size)
 
 
 class Ensemble:
@@ -65,14 +67,20 @@ class Ensemble:
         return total / sum(m.weight for m in self.members)
 
 
-def load_ensemble(path: Path) -> Ensemble:
-    """The ensemble that ``path`` (``ensemble.json``) describes, its members loaded."""
+def load_ensemble(path: Path, loaders: dict[str, Callable[[Path], Any]] | None = None) -> Ensemble:
+    """The ensemble that ``path`` (``ensemble.json``) describes, its members loaded. ``loaders``: member kinds
+    beyond ``checkpoint`` and ``reference`` (an export's ``onnx`` members), each returning a model that has
+    ``label_names`` or ``info["label_names"]``."""
     try:
         spec = json.loads(path.read_text())
         members = []
         for m in spec["members"]:
             file = path.parent / m["path"]
-            if m["kind"] == "checkpoint":
+            if m["kind"] in (loaders or {}):
+                model = loaders[m["kind"]](file)
+                names = getattr(model, "label_names", None) or model.info["label_names"]
+                members.append(Member(m["name"], float(m["weight"]), model, list(names)))
+            elif m["kind"] == "checkpoint":
                 run = load_run(file)
                 if run.task.name != "classification":
                     raise ConfigError(f"ckpt_path: ensemble member {m['name']} is a {run.task.name} checkpoint")

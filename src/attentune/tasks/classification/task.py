@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,18 @@ class Classification:
         probs = probabilities(run, [r["text"] for r in records], batch_size)
         return label_records(probs.tolist(), run.info["label_names"])
 
+    def state(self, module: L.LightningModule) -> dict[str, Any]:
+        return {}
+
+    def records(self, dataset: Any, split: str) -> tuple[list[dict[str, Any]], Callable[[list[dict[str, Any]]], float]]:
+        part = getattr(dataset, split)
+        names = [dataset.label_names[y] for y in part.labels]
+
+        def accuracy(outputs: list[dict[str, Any]]) -> float:
+            return sum(o["pred"] == y for o, y in zip(outputs, names)) / max(1, len(outputs))  # the first len(outputs)
+
+        return [{"text": t} for t in part.texts], accuracy
+
     def reference(self, dataset: TextDataset, out: Path | None = None) -> dict[str, Any]:
         return tfidf_reference(dataset, out=out)
 
@@ -72,13 +85,14 @@ class Classification:
 
 @torch.inference_mode()
 def probabilities(run: Any, texts: list[str], batch_size: int = 64) -> np.ndarray:
-    """Shapes: (N, C) probabilities of a classification checkpoint (a ``LoadedRun``), in its label order."""
+    """Shapes: (N, C) probabilities of a classification checkpoint (a ``LoadedRun`` or an ``OnnxRun``), in its
+    label order."""
     ids = encoder_of(run.tokenizer)(texts)
     order = np.argsort([len(x) for x in ids], kind="stable")  # batches of similar lengths pad little
     out = [np.zeros((0, len(run.info["label_names"])))]
     for i in range(0, len(ids), batch_size):
         batch = Collator(pad_id=0)([(ids[j], 0) for j in order[i : i + batch_size]])
-        out.append(run.module(batch["input_ids"], batch["attention_mask"]).float().softmax(-1).numpy())
+        out.append(run.logits(batch["input_ids"], batch["attention_mask"]).softmax(-1).numpy())
     probs = np.empty((len(ids), len(run.info["label_names"])))
     probs[order] = np.concatenate(out)
     return probs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from attentune.tasks.qa.baseline import lexical_reference
 from attentune.tasks.qa.data import QADataset, QAExample
 from attentune.tasks.qa.datamodule import QADataModule
 from attentune.tasks.qa.decode import answers, decode
+from attentune.tasks.qa.metrics import squad_scores
 from attentune.tasks.qa.module import QAModule
 from attentune.tasks.qa.windows import collate_windows, encode_windows, window_tokenizer
 from attentune.tasks.task import Setup, optimizer_args
@@ -70,18 +72,18 @@ class QuestionAnswering:
     def predict(self, run: Any, records: list[dict[str, Any]], batch_size: int) -> list[dict[str, Any]]:
         """Per record: ``answer`` (the exact substring of its context, "" for none), ``answer_start`` (its first
         character in the context, -1 for none), ``score`` (the best span's start + end logit) and ``no_answer``."""
-        cfg, module = run.config, run.module
-        examples = [QAExample(str(r.get("id", i)), "", r["question"], r["context"]) for i, r in enumerate(records)]
+        cfg = run.config
+        examples = [QAExample(str(i), "", r["question"], r["context"]) for i, r in enumerate(records)]
         windows = encode_windows(_windows(cfg, run.tokenizer), examples, cfg.task.max_question_tokens)
         starts, ends = [], []
         for i in range(0, len(windows), batch_size):
             batch = collate_windows(windows[i : i + batch_size])
-            start, end = module(batch)
+            start, end = run.logits(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).unbind(-1)
             lengths = batch["attention_mask"].sum(-1).tolist()
             starts += [s[:n] for s, n in zip(start, lengths, strict=True)]
             ends += [e[:n] for e, n in zip(end, lengths, strict=True)]
         best, null = decode(examples, windows, starts, ends, cfg.task.max_answer_tokens, cfg.task.n_best)
-        final = answers(best, null, float(module.threshold) if module.no_answer else None)
+        final = answers(best, null, run.info.get("threshold"))
         return [
             {
                 "answer": final[ex.id],
@@ -91,6 +93,18 @@ class QuestionAnswering:
             }
             for ex in examples
         ]
+
+    def state(self, module: L.LightningModule) -> dict[str, Any]:
+        return {"threshold": float(module.threshold) if module.no_answer else None}
+
+    def records(self, dataset: Any, split: str) -> tuple[list[dict[str, Any]], Callable[[list[dict[str, Any]]], float]]:
+        examples = getattr(dataset, split)
+
+        def f1(outputs: list[dict[str, Any]]) -> float:
+            first = examples[: len(outputs)]
+            return squad_scores({ex.id: o["answer"] for ex, o in zip(first, outputs, strict=True)}, first)["f1"]
+
+        return [{"question": ex.question, "context": ex.context} for ex in examples], f1
 
     def reference(self, dataset: QADataset, out: Path | None = None) -> dict[str, Any]:
         return lexical_reference(dataset)  # no ensembles of QA models yet: nothing to keep

@@ -16,7 +16,6 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,38 +23,7 @@ from omegaconf import DictConfig
 
 from attentune.data.streams import TableReader, TableWriter
 from attentune.errors import ConfigError, DataError
-from attentune.tasks.checkpoint import load_run
-from attentune.tasks.classification.ensemble import ensemble_file, load_ensemble
-from attentune.tasks.classification.task import Classification, label_records
-
-FIELDS = ("text", "question", "context")
-
-
-@dataclass
-class Predictor:
-    """What a checkpoint (a run or a sweep's ensemble) needs from its inputs, what it adds, and the model."""
-
-    task: str
-    inputs: tuple[str, ...]
-    outputs: dict[str, type]
-    predict: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
-
-
-def load_predictor(ckpt_path: str, batch_size: int) -> Predictor:
-    ensemble = ensemble_file(ckpt_path)
-    if ensemble is not None:
-        model = load_ensemble(ensemble)
-
-        def predict(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            probs = model.predict_proba([r["text"] for r in records], batch_size)
-            return label_records(probs.tolist(), model.label_names)
-
-        outputs = Classification().outputs({"label_names": model.label_names})
-        return Predictor("classification", ("text",), outputs, predict)
-    run = load_run(ckpt_path)
-    return Predictor(
-        run.task.name, run.task.inputs, run.task.outputs(run.info), lambda rs: run.task.predict(run, rs, batch_size)
-    )
+from attentune.serving.predictor import FIELDS, Predictor, check_backend, check_record, load_predictor
 
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]] | dict[str, Any]:
@@ -70,7 +38,20 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]] | dict[str, Any]:
     reader = TableReader(Path(cfg.input), "input", cfg.get("delimiter")) if cfg.input else None
     if reader is not None and out is None and reader.format == "parquet":
         raise ConfigError("output: a parquet input needs output=<file>; its predictions are not printed")
-    model = load_predictor(cfg.ckpt_path, int(cfg.batch_size))
+    backend, quantize = cfg.get("backend", "torch"), cfg.get("quantize")
+    check_backend(backend, quantize)
+    if cfg.get("benchmark"):
+        from attentune.serving.benchmark import benchmark
+
+        return benchmark(cfg)
+    model = load_predictor(cfg.ckpt_path, int(cfg.batch_size), backend, quantize)
+    try:
+        return _predict(cfg, model, given, reader, out)
+    finally:
+        model.close()
+
+
+def _predict(cfg: DictConfig, model: Predictor, given: dict, reader: TableReader | None, out: Path | None) -> Any:
     if reader is None:
         check_record(given, model.inputs, model.task, "the command line")
         records = [given | p for p in model.predict([given])]
@@ -139,12 +120,3 @@ class progress:  # noqa: N801 - a context manager, used like open()
     def __exit__(self, *exc: Any) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
-
-
-def check_record(record: dict[str, Any], fields: tuple[str, ...], task: str, where: str) -> None:
-    missing = [f for f in fields if not isinstance(record.get(f), str) or not record[f].strip()]
-    foreign = [f for f in FIELDS if f not in fields and record.get(f) is not None]
-    if foreign or missing:
-        need = " and ".join(f"{f}=..." for f in fields)
-        what = f"gives {', '.join(foreign)}" if foreign else f"has no {', '.join(missing)}"
-        raise DataError(f"{where} {what}: this checkpoint is a {task} model; it needs {need}")

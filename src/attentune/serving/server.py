@@ -1,0 +1,78 @@
+"""``serve(cfg)``: the predictor behind Ray Serve until the process is stopped (Ctrl-C or SIGTERM).
+
+Everything a user can get wrong is checked before Ray starts: the backend and graph, the port (in use: a one-line
+error), and the model itself, loaded once here (``backend=onnx`` on a checkpoint exports it here, once, and the
+replicas load the export). Serve listens on ``host`` (127.0.0.1 unless told otherwise); a local Ray instance of our
+own by default, or an existing cluster (``ray.address``, as ``tune.py``: then ``ckpt_path`` must be readable on
+every node that runs a replica).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from attentune.errors import ConfigError
+from attentune.raysession import ray_session
+from attentune.serving.predictor import check_backend, load_predictor
+
+
+def check_port(host: str, port: int) -> None:
+    if not 0 < port < 65536:
+        raise ConfigError(f"port={port}: choose a port between 1 and 65535")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"port={port}: {host}:{port} is not free ({exc.strerror}); choose another port") from None
+
+
+def serve(cfg: DictConfig) -> dict[str, Any]:
+    check_backend(cfg.backend, cfg.quantize)
+    replicas, threads = int(cfg.replicas), int(cfg.threads)
+    if replicas < 1 or threads < 1:
+        raise ConfigError(f"replicas={replicas}, threads={threads}: each must be at least 1")
+    check_port(str(cfg.host), int(cfg.port))
+    model = load_predictor(cfg.ckpt_path, int(cfg.max_batch_size), cfg.backend, cfg.quantize, threads)
+    path = str(model.cleanup[0] / "export") if model.cleanup else str(Path(cfg.ckpt_path).resolve())
+    options = {k: cfg[k] for k in ("max_batch_size", "batch_wait_s", "max_texts", "max_chars", "threads")}
+    ray_cfg = cfg.ray.copy()
+    with open_dict(ray_cfg):
+        ray_cfg.num_cpus = ray_cfg.num_cpus or max(os.cpu_count() or 1, replicas * threads)
+    stop = threading.Event()
+    try:
+        with ray_session(ray_cfg):
+            from ray import serve as ray_serve
+
+            from attentune.serving.deployment import PredictorDeployment
+
+            ray_serve.start(http_options={"host": str(cfg.host), "port": int(cfg.port)})
+            app = PredictorDeployment.options(
+                num_replicas=replicas,
+                ray_actor_options={"num_cpus": threads},
+                max_ongoing_requests=int(cfg.max_ongoing_requests),
+            ).bind(path, cfg.backend, cfg.quantize, OmegaConf.to_container(OmegaConf.create(options)))
+            start = time.time()
+            ray_serve.run(app, name="attentune", route_prefix="/")
+            for sig in (signal.SIGINT, signal.SIGTERM):  # after Ray's own handlers: a clean shutdown, then exit 0
+                signal.signal(sig, lambda *_: stop.set())
+            url = f"http://{cfg.host}:{cfg.port}"
+            print(
+                f"serve: {model.task} model ({cfg.backend}), {replicas} replica(s) ready in {time.time() - start:.1f} s:"
+                f" POST {url}/predict, GET {url}/health (pid {os.getpid()}; Ctrl-C or SIGTERM stops it)",
+                file=sys.stderr,
+                flush=True,
+            )
+            stop.wait()
+            ray_serve.shutdown()
+    finally:
+        model.close()
+    return {"url": f"http://{cfg.host}:{cfg.port}", "replicas": replicas}
