@@ -1,4 +1,4 @@
-"""Serve a model over HTTP with Ray Serve: ``python src/serve.py ckpt_path=... [backend=onnx] [replicas=2] port=8000``."""
+"""Serve a model over HTTP (Ray Serve): ``python src/serve.py ckpt_path=... [backend=onnx] [replicas=2] port=8000``."""
 
 import hydra
 from omegaconf import DictConfig

@@ -138,7 +138,11 @@ def test_export_checks_the_whole_test_split_and_predicts_without_the_checkpoint(
     torch_out = predict(predict_cfg(run, tmp_path, f"input={tmp_path}/in.csv", f"output={tmp_path}/torch.csv"))
     assert torch_out["rows"] == 40
     shutil.rmtree(run)  # the export alone from here on
-    predict(predict_cfg(out, tmp_path, f"input={tmp_path}/in.csv", f"output={tmp_path}/onnx.csv", "backend=onnx", "quantize=fp32"))
+    predict(
+        predict_cfg(
+            out, tmp_path, f"input={tmp_path}/in.csv", f"output={tmp_path}/onnx.csv", "backend=onnx", "quantize=fp32"
+        )
+    )
     a, b = pd.read_csv(tmp_path / "torch.csv"), pd.read_csv(tmp_path / "onnx.csv")
     assert list(a.columns) == list(b.columns) and (a["pred"] == b["pred"]).all()
     probs = [c for c in a.columns if c.startswith("prob_")]

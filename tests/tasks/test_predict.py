@@ -10,8 +10,8 @@ import pytest
 from test_qa_train import QA_TINY
 
 from attentune.errors import AttentuneError
-from attentune.tasks.evaluate import evaluate
 from attentune.serving.predict import predict
+from attentune.tasks.evaluate import evaluate
 from attentune.tasks.train import train
 from conftest import TINY, compose_config
 

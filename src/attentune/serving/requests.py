@@ -43,9 +43,11 @@ def parse(body: bytes, inputs: tuple[str, ...], limits: Limits) -> tuple[list[di
         if not isinstance(items, list) or not items:
             raise RequestError(422, f'"{many}" must be a non-empty list')
         if len(items) > limits.max_texts:
-            raise RequestError(413, f'{len(items)} {many} in one request; at most {limits.max_texts}')
-        records = [_record(item if many == "items" else {"text": item}, inputs, f"{many}[{i}]", limits)
-                   for i, item in enumerate(items)]
+            raise RequestError(413, f"{len(items)} {many} in one request; at most {limits.max_texts}")
+        records = [
+            _record(item if many == "items" else {"text": item}, inputs, f"{many}[{i}]", limits)
+            for i, item in enumerate(items)
+        ]
         return records, False
     if all(f not in data for f in inputs):
         raise RequestError(422, f'give {one_shape} (or "{many}": a list); got {", ".join(map(repr, data)) or "{}"}')

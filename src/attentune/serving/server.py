@@ -66,8 +66,9 @@ def serve(cfg: DictConfig) -> dict[str, Any]:
                 signal.signal(sig, lambda *_: stop.set())
             url = f"http://{cfg.host}:{cfg.port}"
             print(
-                f"serve: {model.task} model ({cfg.backend}), {replicas} replica(s) ready in {time.time() - start:.1f} s:"
-                f" POST {url}/predict, GET {url}/health (pid {os.getpid()}; Ctrl-C or SIGTERM stops it)",
+                f"serve: {model.task} model ({cfg.backend}), {replicas} replica(s) ready in "
+                f"{time.time() - start:.1f} s: POST {url}/predict, GET {url}/health "
+                f"(pid {os.getpid()}; Ctrl-C or SIGTERM stops it)",
                 file=sys.stderr,
                 flush=True,
             )

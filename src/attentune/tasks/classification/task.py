@@ -72,7 +72,8 @@ class Classification:
         names = [dataset.label_names[y] for y in part.labels]
 
         def accuracy(outputs: list[dict[str, Any]]) -> float:
-            return sum(o["pred"] == y for o, y in zip(outputs, names)) / max(1, len(outputs))  # the first len(outputs)
+            first = names[: len(outputs)]
+            return sum(o["pred"] == y for o, y in zip(outputs, first, strict=True)) / max(1, len(outputs))
 
         return [{"text": t} for t in part.texts], accuracy
 
