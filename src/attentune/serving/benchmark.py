@@ -8,7 +8,6 @@ exported to a temporary directory first (fp32 and int8); an export directory is 
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 import time
@@ -18,8 +17,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from attentune.serving.export import INT8_DROP_POINTS, export, split_records
-from attentune.serving.exported import CONFIG, is_export
+from attentune.serving.export import INT8_DROP_POINTS, export_unchecked, split_records
+from attentune.serving.exported import graphs_of
 from attentune.serving.predictor import Predictor, exported, load_predictor
 from attentune.tasks.task import tasks
 
@@ -32,23 +31,10 @@ def benchmark(cfg: DictConfig) -> dict[str, Any]:
         if not exported(path):
             rows["torch"] = load_predictor(path, int(cfg.batch_size))
             onnx_dir = Path(tmp) / "export"
-            export(
-                OmegaConf.create(
-                    {
-                        "ckpt_path": str(path),
-                        "format": "onnx",
-                        "quantize": "int8",
-                        "output": str(onnx_dir),
-                        "overwrite": False,
-                        "parity": False,
-                    }
-                )
-            )
+            export_unchecked(path, onnx_dir, "int8")
         else:
             onnx_dir = path
-        graphs = (
-            ["fp32", "int8"] if not is_export(onnx_dir) else list(json.loads((onnx_dir / CONFIG).read_text())["graphs"])
-        )
+        graphs = graphs_of(onnx_dir)
         for graph in graphs:
             rows[f"onnx {graph}"] = load_predictor(onnx_dir, int(cfg.batch_size), "onnx", graph, threads)
         first = next(iter(rows.values()))

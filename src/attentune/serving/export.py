@@ -70,6 +70,12 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     return report
 
 
+def export_unchecked(ckpt_path: str | Path, out: Path, quantize: str | None) -> None:
+    """``ckpt_path`` exported to ``out`` without the parity check (for a backend=onnx run of a checkpoint)."""
+    spec = {"ckpt_path": str(ckpt_path), "format": "onnx", "quantize": quantize, "output": str(out)}
+    export(OmegaConf.create(spec | {"overwrite": False, "parity": False}))
+
+
 def export_run(run: Any, out: Path, cfg: DictConfig, source: str) -> dict[str, Any]:
     """One trained model (a ``LoadedRun``) into ``out``: graphs, tokenizer, labels, config."""
     out.mkdir(parents=True)

@@ -43,6 +43,15 @@ def is_export(path: str | Path) -> bool:
         return False
 
 
+def graphs_of(path: Path) -> list[str]:
+    """The graphs ("fp32", "int8") an export directory holds; an ensemble's: those every trained member holds."""
+    if is_export(path):
+        return list(json.loads((path / CONFIG).read_text())["graphs"])
+    spec = json.loads((path / "ensemble.json").read_text())
+    held = [set(graphs_of(path / m["path"])) for m in spec["members"] if m["kind"] == "onnx"]
+    return [g for g in GRAPHS if all(g in h for h in held)]
+
+
 def session(file: Path, threads: int | None = None) -> Any:
     """An onnxruntime CPU session on ``file``; ``threads``: intra-op threads (None: onnxruntime's choice)."""
     import onnxruntime as ort

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from attentune.errors import ConfigError, DataError
 from attentune.serving.exported import FORMAT, is_export, load_export
 from attentune.tasks.classification.ensemble import ensemble_file, load_ensemble
@@ -77,13 +75,11 @@ def load_predictor(
         return _predictor(path, batch_size, "torch", lambda file: None)
     cleanup = []
     if not exported(path):
-        from attentune.serving.export import export
+        from attentune.serving.export import export_unchecked
 
         cleanup.append(Path(tempfile.mkdtemp(prefix="attentune-onnx-")))
-        out = cleanup[0] / "export"
-        export_cfg = {"ckpt_path": str(path), "format": "onnx", "quantize": "int8" if quantize == "int8" else None}
-        export(OmegaConf.create(export_cfg | {"output": str(out), "overwrite": False, "parity": False}))
-        path = out
+        export_unchecked(path, cleanup[0] / "export", "int8" if quantize == "int8" else None)
+        path = cleanup[0] / "export"
     predictor = _predictor(path, batch_size, "onnx", lambda file: load_export(file, quantize, threads or None))
     predictor.cleanup = cleanup
     return predictor
