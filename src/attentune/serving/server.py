@@ -39,10 +39,11 @@ def check_port(host: str, port: int) -> None:
             raise ConfigError(f"port={port}: {host}:{port} is not free ({exc.strerror}); choose another port") from None
 
 
-def haproxy_env(scratch: Path) -> dict[str, str]:
+def haproxy_env(scratch: Path, drain_s: float) -> dict[str, str]:
     """Ray Serve's high-throughput mode (documented for Ray >= 2.55): HAProxy takes the HTTP port and sends each
     request straight to a replica's own HTTP server, instead of through Serve's Python proxy. Its files go into
-    ``scratch`` and its stats and metrics ports are free ones, so that two servers on one machine do not collide.
+    ``scratch`` and its stats and metrics ports are free ones, so that two servers on one machine do not collide;
+    a replica that stops drains for ``drain_s`` (Serve's 30 s default suits a cluster's load balancers).
     Every Serve process reads these at start: set before our local Ray starts, its processes inherit them."""
     return {
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
@@ -53,6 +54,7 @@ def haproxy_env(scratch: Path) -> dict[str, str]:
         "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(scratch / "server-state"),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
         "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(drain_s),
     }
 
 
@@ -78,11 +80,13 @@ def serve(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"ingress={cfg.ingress}: choose one of {', '.join(INGRESS)}")
     scratch = Path(tempfile.mkdtemp(prefix="attentune-serve-"))
     if cfg.ingress == "haproxy" and ray_cfg.address in (None, "local"):
-        for name, value in haproxy_env(scratch).items():  # user-set variables win
+        for name, value in haproxy_env(scratch, float(cfg.drain_s)).items():  # user-set variables win
             os.environ.setdefault(name, value)
     stop = threading.Event()
     try:
         with ray_session(ray_cfg):
+            for sig in (signal.SIGINT, signal.SIGTERM):  # after Ray's own handlers: a clean shutdown, then exit 0
+                signal.signal(sig, lambda *_: stop.set())
             from ray import serve as ray_serve
 
             from attentune.serving.deployment import PredictorDeployment
@@ -97,8 +101,6 @@ def serve(cfg: DictConfig) -> dict[str, Any]:
             ).bind(path, cfg.backend, cfg.quantize, OmegaConf.to_container(OmegaConf.create(options)))
             start = time.time()
             ray_serve.run(app, name="attentune", route_prefix="/", logging_config=quiet)
-            for sig in (signal.SIGINT, signal.SIGTERM):  # after Ray's own handlers: a clean shutdown, then exit 0
-                signal.signal(sig, lambda *_: stop.set())
             url = f"http://{cfg.host}:{cfg.port}"
             print(
                 f"serve: {model.task} model ({cfg.backend}), {replicas} replica(s) ready in "
