@@ -4,6 +4,7 @@ are placed on both nodes. The nodes are started with ``ray start --block`` and s
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -75,3 +77,32 @@ def test_a_study_joining_a_two_node_cluster_places_trials_on_both_nodes(cluster,
     assert len(trials) == 4 and (trials["status"] == "TERMINATED").all()
     # one CPU per node: while one trial trains on a node, the next one can only start on the other
     assert trials["node_id"].nunique() == 2, trials[["trial_id", "node_id", "time_total_s"]]
+
+
+def test_serve_on_a_two_node_cluster_puts_a_replica_on_each_node(cluster, tmp_path):
+    sys.path.insert(0, str(REPO / "scripts" / "bench"))
+    from serve_load import free_port
+
+    run = tmp_path / "run"
+    train = [sys.executable, "src/train.py", *TINY, "model=bow", "logger=csv", f"hydra.run.dir={run}"]
+    assert subprocess.run(train, cwd=REPO, env=ENV, capture_output=True, timeout=300).returncode == 0
+    port = free_port()
+    args = [sys.executable, "src/serve.py", f"ckpt_path={run}", "replicas=2", f"port={port}", "ingress=proxy",
+            f"ray.address={cluster}", f"hydra.run.dir={tmp_path / 'serve'}"]  # fmt: skip
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115  closed with the process
+    proc = subprocess.Popen(args, cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        nodes, deadline = set(), time.monotonic() + 240
+        while len(nodes) < 2:  # /health answers from either replica: each names its node
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            with contextlib.suppress(OSError, ValueError):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                    nodes.add(json.load(r)["node"])
+            time.sleep(0.2)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=b'{"texts": ["fine", "awful"]}')
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert len(json.load(r)["predictions"]) == 2
+    finally:
+        proc.terminate()  # SIGTERM to its PID: it shuts Serve down and detaches from the cluster
+        assert proc.wait(timeout=120) == 0, (tmp_path / "serve.log").read_text()[-3000:]
+    assert _status().returncode == 0  # the cluster itself keeps running

@@ -1,9 +1,10 @@
 """The Ray Serve deployment: a predictor per replica, requests batched across clients with ``@serve.batch``.
 
-``GET /health`` answers ``{"status": "ok", ...}`` with the model's task, backend and the replica's process id (the
-load test kills replicas by it). ``POST /predict`` (``serving.requests``) validates the request first, then sends
-each of its records into the shared batch queue: up to ``max_batch_size`` records from any clients run together,
-after at most ``batch_wait_s``. The model runs in a worker thread, so the replica keeps queueing the next batch.
+``GET /health`` answers ``{"status": "ok", ...}`` with the model's task and backend, the replica's process id (the
+load test kills replicas by it) and its Ray node. ``POST /predict`` (``serving.requests``) validates the request
+first, then sends each of its records into the shared batch queue: up to ``max_batch_size`` records from any
+clients run together, after at most ``batch_wait_s``. The model runs in a worker thread, so the replica keeps
+queueing the next batch.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import os
 from typing import Any
 
+import ray
 from ray import serve
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -31,7 +33,8 @@ class PredictorDeployment:
         self.limits = Limits(int(options["max_texts"]), int(options["max_chars"]))
         self.predict_batch.set_max_batch_size(int(options["max_batch_size"]))
         self.predict_batch.set_batch_wait_timeout_s(float(options["batch_wait_s"]))
-        self.health = {"status": "ok", "task": self.model.task, "backend": backend, "pid": os.getpid()}
+        node = ray.get_runtime_context().get_node_id()
+        self.health = {"status": "ok", "task": self.model.task, "backend": backend, "pid": os.getpid(), "node": node}
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)  # both reset from the config in __init__
     async def predict_batch(self, records: list[dict[str, str]]) -> list[dict[str, Any]]:

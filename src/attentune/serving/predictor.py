@@ -72,7 +72,9 @@ def load_predictor(
     if backend == "torch":
         if exported(path):
             raise ConfigError(f"ckpt_path: {path} is an ONNX export (no PyTorch checkpoint inside): pass backend=onnx")
-        return _predictor(path, batch_size, "torch", lambda file: None)
+        from attentune.tasks.checkpoint import load_run
+
+        return _predictor(path, batch_size, "torch", load_run, {})
     cleanup = []
     if not exported(path):
         from attentune.serving.export import export_unchecked
@@ -80,15 +82,20 @@ def load_predictor(
         cleanup.append(Path(tempfile.mkdtemp(prefix="attentune-onnx-")))
         export_unchecked(path, cleanup[0] / "export", "int8" if quantize == "int8" else None)
         path = cleanup[0] / "export"
-    predictor = _predictor(path, batch_size, "onnx", lambda file: load_export(file, quantize, threads or None))
+    load = lambda file: load_export(file, quantize, threads or None)  # noqa: E731
+    predictor = _predictor(path, batch_size, "onnx", load, {"onnx": load, "reference-onnx": _load_reference})
     predictor.cleanup = cleanup
     return predictor
 
 
-def _predictor(path: Path, batch_size: int, backend: str, load_onnx: Callable[[Path], Any]) -> Predictor:
+def _predictor(
+    path: Path, batch_size: int, backend: str, load: Callable[[Path], Any], members: dict[str, Callable[[Path], Any]]
+) -> Predictor:
+    """``load``: one model (a ``LoadedRun`` or an ``OnnxRun``); ``members``: an ensemble's member kinds beyond the
+    checkpoint and reference ones that ``load_ensemble`` knows."""
     ensemble = ensemble_file(path)
     if ensemble is not None:
-        model = load_ensemble(ensemble, {"onnx": load_onnx, "reference-onnx": _load_reference})
+        model = load_ensemble(ensemble, members)
 
         def predict(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             probs = model.predict_proba([r["text"] for r in records], batch_size)
@@ -96,12 +103,7 @@ def _predictor(path: Path, batch_size: int, backend: str, load_onnx: Callable[[P
 
         outputs = Classification().outputs({"label_names": model.label_names})
         return Predictor("classification", ("text",), outputs, predict, backend, model.data)
-    if backend == "onnx":
-        run = load_onnx(path)
-    else:
-        from attentune.tasks.checkpoint import load_run
-
-        run = load_run(path)
+    run = load(path)
     return Predictor(
         run.task.name,
         run.task.inputs,

@@ -93,7 +93,10 @@ def serve(cfg: DictConfig) -> dict[str, Any]:
 
             # no access log line per request: at thousands of requests a second it costs more than the model
             quiet = {"enable_access_log": False, "log_level": "WARNING"}
-            ray_serve.start(http_options={"host": str(cfg.host), "port": int(cfg.port)}, logging_config=quiet)
+            http = {"host": str(cfg.host), "port": int(cfg.port)}
+            # one HTTP entry point, on the node serve.py runs on (the head of a cluster): nodes sharing a host
+            # would otherwise all bind the same port
+            ray_serve.start(proxy_location="HeadOnly", http_options=http, logging_config=quiet)
             app = PredictorDeployment.options(
                 num_replicas=replicas,
                 ray_actor_options={"num_cpus": threads},
