@@ -52,6 +52,7 @@ FAMILIES = {  # name -> overrides of a tiny model: each family, each positional 
     "minilm": ["model=minilm"],
 }
 SPAN = {"mha-span": ["model=mha", "model.pretrained_embeddings=null"], "minilm-span": ["model=minilm"]}
+SLOW = {"minilm", "minilm-span"}  # 10 s each: make test-slow
 
 
 def batches(vocab: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -89,12 +90,12 @@ def check_graph(tmp_path, overrides: list[str], span: bool) -> None:
         np.testing.assert_allclose(got[real.numpy()], expected[real].numpy(), atol=2e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", [pytest.param(f, marks=[pytest.mark.slow] if f in SLOW else []) for f in FAMILIES])
 def test_every_family_exports_with_dynamic_batch_and_length_and_matches_pytorch(tmp_path, family):
     check_graph(tmp_path, FAMILIES[family], span=False)
 
 
-@pytest.mark.parametrize("family", SPAN)
+@pytest.mark.parametrize("family", [pytest.param(f, marks=[pytest.mark.slow] if f in SLOW else []) for f in SPAN])
 def test_span_heads_export_with_segment_ids(tmp_path, family):
     check_graph(tmp_path, SPAN[family], span=True)
 
@@ -169,6 +170,7 @@ def test_a_checkpoint_predicts_through_onnx_and_benchmarks_three_backends(classi
     assert "onnx int8" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains and exports a QA model, about 21 s: make test-slow
 def test_a_qa_export_gives_the_same_answers(tmp_path):
     run = tmp_path / "qa"
     train(compose_config("train", [*QA_TINY, "model=mha", "d_model=16", "heads=2", "layers=1"], run))
@@ -183,6 +185,7 @@ def test_a_qa_export_gives_the_same_answers(tmp_path):
     assert (a["answer"], a["answer_start"], a["no_answer"]) == (b["answer"], b["answer_start"], b["no_answer"])
 
 
+@pytest.mark.slow  # about 13 s: make test-slow
 def test_an_ensemble_with_the_reference_exports_each_member_and_predicts_the_same(classifier, tmp_path):
     cfg = compose_config("train", TINY, tmp_path)
     data = instantiate(cfg.data, "data")

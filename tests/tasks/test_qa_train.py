@@ -95,6 +95,7 @@ def test_a_qa_sweep_searches_the_qa_space_and_ranks_by_f1_against_the_lexical_re
     assert board.loc["reference", "test/f1"] > 0.9  # the synthetic set's lexical shortcut, shown next to the models
 
 
+@pytest.mark.slow  # a QA probe and plan, about 19 s: make test-slow
 def test_a_qa_search_budget_is_planned_from_a_probe_of_its_default_trial(tmp_path):
     sweep = tmp_path / "sweep"
     proc = tune_cli("-m", "task=qa", "data=squad_synth", "model=mha", "budget=5s", f"hydra.sweep.dir={sweep}")

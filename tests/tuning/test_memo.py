@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from attentune.tasks.task import task_of
 from attentune.tasks.train import train
 from attentune.tuning.memo import MemoizedRunData
@@ -39,6 +41,7 @@ def test_a_rewritten_data_file_is_read_again(cfg_train, tmp_path):
     assert again is not first and len(again.dataset.train) > len(first.dataset.train)
 
 
+@pytest.mark.slow  # QA runs, about 13 s: make test-slow
 def test_qa_windows_are_shared_only_between_runs_of_the_same_task_settings(tmp_path):
     memo = MemoizedRunData()
     qa = ["task=qa", "data=squad_synth", "model=mha", "max_length=96", "task.max_question_tokens=32"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from attentune.tasks.prepare import RunData
@@ -25,6 +26,7 @@ def _finite_costs(cost) -> bool:
     return all(math.isfinite(u) and u > 0 for u in units)
 
 
+@pytest.mark.slow  # a QA probe, about 30 s: make test-slow
 def test_a_qa_run_is_timed_per_window_and_its_training_set_counted_in_questions(tmp_path):
     cfg = compose_config("train", [*QA, *QA_MODEL], tmp_path)
     threads = torch.get_num_threads()

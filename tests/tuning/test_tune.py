@@ -87,6 +87,7 @@ def search(run_dir: Path, *overrides: str) -> pd.DataFrame:
     return pd.read_csv(run_dir / "trials.csv")
 
 
+@pytest.mark.slow  # about 40 s of trials: make test-slow (keeps make test under 10 minutes)
 def test_search_samples_valid_architectures_and_records_every_trial(tmp_path):
     proc = tune_cli("model=mha", "num_samples=4", "searcher=optuna", "scheduler=asha", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -220,6 +221,7 @@ def test_resume_after_kill_9_keeps_finished_trials(tmp_path):
         assert len(list((first / "study").glob(f"{name}/metrics.json"))) == 1
 
 
+@pytest.mark.slow  # a whole budgeted sweep, about 80 s: make test-slow
 def test_a_sweep_plans_first_ranks_the_reference_and_ensembles_and_its_winner_is_a_model_to_use(tmp_path):
     # a budget, as a new user runs it: planned first; whole validation and test splits, so that every trial keeps
     # its predictions and the sweep can ensemble them with the reference
