@@ -55,7 +55,7 @@ def main() -> None:
                     "run": run,
                     "model": spec["model"],
                     "task": spec["task"],
-                    "data": spec["info"]["config"]["data"]["name"],
+                    "data": spec["info"].get("dataset"),
                     "examples": parity["examples"],
                     "fp32_equal": parity["examples"] - parity["fp32"]["mismatches"],
                     "fp32_max_diff": parity["fp32"]["max_diff"],

@@ -81,7 +81,8 @@ def _print(result: dict[str, Any], split: str) -> None:
     lines = [" | ".join(head)]
     for name in names:
         row = result["backends"][name]
-        cells = [name, f"{row.get('score', float('nan')):.4f}", f"{row.get('size_mb', float('nan')):.2f}"]
+        size = f"{row['size_mb']:.2f}" if "size_mb" in row else "-"  # torch: the checkpoint holds more than weights
+        cells = [name, f"{row.get('score', float('nan')):.4f}", size]
         cells += [f"{row[b][q]:.3f}" for b in sizes for q in ("p50_ms", "p95_ms")]
         lines.append(" | ".join(cells))
     print(f"benchmark: {result['examples']} {split} examples, {result['threads']} thread(s), ms per example")
