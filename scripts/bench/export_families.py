@@ -48,7 +48,12 @@ def main() -> None:
                     "benchmark_options": {"split": "test", "batch_sizes": [1, 64], "calls": args.calls},
                 }
             )
-            timing = benchmark(bench)["backends"]
+            try:
+                timing = benchmark(bench)["backends"]
+            except Exception as exc:  # noqa: BLE001 - one run's failure is a row, the others still run
+                rows.append({"run": run, "error": f"benchmark: {type(exc).__name__}: {exc}"})
+                print(json.dumps(rows[-1]), flush=True)
+                continue
             parity = spec["parity"]
             rows.append(
                 {

@@ -30,7 +30,7 @@ def export_graph(model: nn.Module, file: Path, span: bool, family: str) -> None:
         fixed = _static_axes(file)
         if not fixed:
             return
-        logging.getLogger(__name__).warning("export: %s graph with fixed sizes (%s), attempt %d", family, fixed, attempt)
+        logging.getLogger(__name__).warning("export: %s graph with fixed sizes (%s), try %d", family, fixed, attempt)
     raise ConfigError(f"export: the {family} graph came out with fixed sizes ({fixed}); export it again")
 
 
