@@ -8,6 +8,7 @@ model (tokenization, softmax, span decoding) stays in the task's Python code, sh
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import warnings
 from pathlib import Path
 
@@ -23,15 +24,19 @@ def export_graph(model: nn.Module, file: Path, span: bool, family: str) -> None:
     """Write ``model`` (eval mode) to ``file``; ``span``: a span head, whose graph also takes ``token_type_ids``.
     A family the exporter cannot trace is a one-line error that names it and the exporter's reason.
 
-    The BiLSTM's graph has twice come out with its sequence axis fixed to the example's length (in a process that
-    had exported other models; not reproduced alone): such a graph is exported once more, then refused."""
-    for attempt in range(2):
-        _export(model, file, span, family)
-        fixed = _static_axes(file)
-        if not fixed:
-            return
-        logging.getLogger(__name__).warning("export: %s graph with fixed sizes (%s), try %d", family, fixed, attempt)
-    raise ConfigError(f"export: the {family} graph came out with fixed sizes ({fixed}); export it again")
+    A BiLSTM exported after another BiLSTM in the same process comes out with its sequence axis fixed to the
+    example's length (the exporter keeps something of the first trace; seen with torch 2.13): a graph with a fixed
+    axis is exported again in a fresh process (``spawn``), and refused if it is still fixed."""
+    _export(model, file, span, family)
+    fixed = _static_axes(file)
+    if fixed:
+        logging.getLogger(__name__).info("export: %s: fixed sizes (%s); again in a fresh process", family, fixed)
+        child = multiprocessing.get_context("spawn").Process(target=_export, args=(model, file, span, family))
+        child.start()
+        child.join()
+        fixed = _static_axes(file) if child.exitcode == 0 else f"the fresh process exited {child.exitcode}"
+    if fixed:
+        raise ConfigError(f"export: the {family} graph came out with fixed sizes ({fixed})")
 
 
 def _export(model: nn.Module, file: Path, span: bool, family: str) -> None:
