@@ -80,6 +80,7 @@ def test_a_study_joining_a_two_node_cluster_places_trials_on_both_nodes(cluster,
 
 
 def test_serve_on_a_two_node_cluster_puts_a_replica_on_each_node(cluster, tmp_path):
+    # serve.py joins the cluster (ray.address), as tune.py does
     sys.path.insert(0, str(REPO / "scripts" / "bench"))
     from serve_load import free_port
 
@@ -92,13 +93,19 @@ def test_serve_on_a_two_node_cluster_puts_a_replica_on_each_node(cluster, tmp_pa
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115  closed with the process
     proc = subprocess.Popen(args, cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        nodes, deadline = set(), time.monotonic() + 240
-        while len(nodes) < 2:  # /health answers from either replica: each names its node
+        deadline = time.monotonic() + 240
+        while True:  # ready
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
             with contextlib.suppress(OSError, ValueError):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-                    nodes.add(json.load(r)["node"])
-            time.sleep(0.2)
+                    if json.load(r)["status"] == "ok":
+                        break
+            time.sleep(0.5)
+        # one CPU per node and one per replica: both nodes' CPUs in use means a replica on each (Serve routes to the
+        # replica on the entry point's node first, so /health alone would not show the other)
+        while "2.0/2.0 CPU" not in (out := _status().stdout):
+            assert time.monotonic() < deadline, out
+            time.sleep(1)
         req = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=b'{"texts": ["fine", "awful"]}')
         with urllib.request.urlopen(req, timeout=30) as r:
             assert len(json.load(r)["predictions"]) == 2
