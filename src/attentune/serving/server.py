@@ -69,6 +69,8 @@ def serve(cfg: DictConfig) -> dict[str, Any]:
     replicas, threads = int(cfg.replicas), int(cfg.threads)
     if replicas < 1 or threads < 1:
         raise ConfigError(f"replicas={replicas}, threads={threads}: each must be at least 1")
+    if cfg.ingress not in INGRESS:
+        raise ConfigError(f"ingress={cfg.ingress}: choose one of {', '.join(INGRESS)}")
     check_port(str(cfg.host), int(cfg.port))
     model = load_predictor(cfg.ckpt_path, int(cfg.max_batch_size), cfg.backend, cfg.quantize, threads)
     path = str(model.cleanup[0] / "export") if model.cleanup else str(Path(cfg.ckpt_path).resolve())
@@ -76,8 +78,6 @@ def serve(cfg: DictConfig) -> dict[str, Any]:
     ray_cfg = cfg.ray.copy()
     with open_dict(ray_cfg):
         ray_cfg.num_cpus = ray_cfg.num_cpus or max(os.cpu_count() or 1, replicas * threads)
-    if cfg.ingress not in INGRESS:
-        raise ConfigError(f"ingress={cfg.ingress}: choose one of {', '.join(INGRESS)}")
     scratch = Path(tempfile.mkdtemp(prefix="attentune-serve-"))
     if cfg.ingress == "haproxy" and ray_cfg.address in (None, "local"):
         for name, value in haproxy_env(scratch, float(cfg.drain_s)).items():  # user-set variables win
