@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ from typing import Any
 
 import aiohttp
 
+from attentune.serving.server import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 BAD = [  # (body, what it is): each must get a 4xx
     (b'{"text": "unterminated', "malformed JSON"),
@@ -41,12 +42,6 @@ BAD = [  # (body, what it is): each must get a 4xx
     (json.dumps({"texts": ["a"] * 1000}).encode(), "too many texts"),
     (json.dumps({"text": "x" * 200_000}).encode(), "text over the size limit"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -1,7 +1,7 @@
 """``predict.py benchmark=true``: milliseconds per example at batch 1 and 64 for torch, onnx fp32 and onnx int8,
 each graph's size, and each backend's test score (int8's change against fp32 said when over 0.5 points).
 
-The inputs are the first ``benchmark.examples`` records of the test split the model was trained on; every backend
+The inputs are the records of ``benchmark_options.split`` of the data the model was trained on; every backend
 runs the same records, with the same number of threads (torch's, which ``OMP_NUM_THREADS`` sets). A checkpoint is
 exported to a temporary directory first (fp32 and int8); an export directory is timed as it is (no torch row).
 """
@@ -45,7 +45,7 @@ def benchmark(cfg: DictConfig) -> dict[str, Any]:
             outputs = predictor.predict(records)
             timing = {f"b{b}": _latency(predictor, records, b, int(bench.calls)) for b in bench.batch_sizes}
             result["backends"][name] = {"score": round(score(outputs), 4), **timing}
-        sizes = _sizes(path, onnx_dir)
+        sizes = _sizes(onnx_dir)
         for name, size in sizes.items():
             result["backends"].setdefault(name, {})["size_mb"] = size
     _print(result, bench.split)
@@ -65,7 +65,7 @@ def _latency(predictor: Predictor, records: list[dict], batch: int, calls: int) 
     return {"p50_ms": round(statistics.median(times), 3), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 3)}
 
 
-def _sizes(path: Path, onnx_dir: Path) -> dict[str, float]:
+def _sizes(onnx_dir: Path) -> dict[str, float]:
     sizes = {}
     for graph, name in (("fp32", "model.onnx"), ("int8", "model.int8.onnx")):
         files = list(onnx_dir.rglob(name))
